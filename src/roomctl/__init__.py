@@ -1,0 +1,1 @@
+"""roomctl: the server room of an election commission, as code."""

@@ -1,0 +1,194 @@
+"""roomctl: one command line over the room: the lab, converging hosts, checks and benchmarks."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from roomctl import lab as lab_mod
+from roomctl import room as room_mod
+from roomctl.shell import CommandError
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _progress(message: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    sys.exit(1)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Show the commands run (secrets masked).")
+def main(verbose: bool) -> None:
+    """Provision, verify and operate the server room of an election commission."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+    )
+
+
+# lab ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def lab() -> None:
+    """The lab room: every host of the room as a systemd container on this machine."""
+
+
+@lab.command("up")
+def lab_up() -> None:
+    """Create (or repair) every lab host, network and key; reuse what is there."""
+    started = time.monotonic()
+    try:
+        states = lab_mod.up(_progress)
+    except CommandError as error:
+        _fail(str(error))
+    bad = {name: state for name, state in states.items() if state not in ("running", "degraded")}
+    _progress(f"lab up in {time.monotonic() - started:.1f} s")
+    if bad:
+        _fail(f"hosts did not boot: {bad}; `podman logs lab-HOST` shows why")
+
+
+@lab.command("down")
+@click.option("--purge", is_flag=True, help="Also remove the lab image, keys and vault.")
+def lab_down(purge: bool) -> None:
+    """Remove every lab host and network."""
+    try:
+        lab_mod.down(_progress, purge=purge)
+    except CommandError as error:
+        _fail(str(error))
+
+
+@lab.command("status")
+def lab_status() -> None:
+    """Show each lab host: zone, address, container and systemd state."""
+    table = Table(title="Lab hosts")
+    for column in ("host", "zone", "address", "container", "systemd"):
+        table.add_column(column)
+    for host in lab_mod.status():
+        table.add_row(host.name, host.zone, host.address, host.container, host.systemd)
+    console.print(table)
+
+
+# converge ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("target", default="site")
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=room_mod.LAB_INVENTORY,
+    show_default="inventory/lab",
+    help="The room's inventory directory.",
+)
+@click.option("--check", is_flag=True, help="Dry run: change nothing, report what would change.")
+@click.option("--diff", is_flag=True, help="Show the difference of every changed file.")
+@click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
+@click.option(
+    "--vault-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The vault password file (the lab's is found on its own).",
+)
+@click.option(
+    "--stock", is_flag=True, help="Use stock Ansible settings (benchmark comparison only)."
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the per-host result to this file.",
+)
+def converge(
+    target: str,
+    inventory: Path,
+    check: bool,
+    diff: bool,
+    limit: str | None,
+    vault_password_file: Path | None,
+    stock: bool,
+    json_path: Path | None,
+) -> None:
+    """Bring hosts to their desired state: the whole room (site) or one playbook's group.
+
+    TARGET is site or a playbook name of playbooks/ (firewalls, databases, app, backup, mgmt).
+    """
+    from roomctl import converge as converge_mod
+
+    try:
+        result = converge_mod.converge(
+            target,
+            inventory=inventory,
+            check=check,
+            diff=diff,
+            limit=limit,
+            vault_password_file=vault_password_file,
+            stock=stock,
+            progress=_progress,
+        )
+    except (CommandError, converge_mod.PreflightError) as error:
+        _fail(str(error))
+    converge_mod.print_summary(console, result)
+    if json_path:
+        converge_mod.write_json(result, json_path)
+    if not result.ok:
+        sys.exit(2)
+
+
+# inventory and vault -----------------------------------------------------------------------
+
+
+@main.command("check-inventory")
+@click.argument(
+    "inventory",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=room_mod.LAB_INVENTORY,
+)
+@click.option("--vault-password-file", type=click.Path(path_type=Path, dir_okay=False))
+def check_inventory(inventory: Path, vault_password_file: Path | None) -> None:
+    """Check an inventory without touching any host: groups, zones, flows, secrets."""
+    from roomctl import converge as converge_mod
+
+    try:
+        converge_mod.preflight(inventory, converge_mod.vault_file_for(inventory, vault_password_file))
+    except converge_mod.PreflightError as error:
+        _fail(str(error))
+    console.print(f"{inventory}: [green]inventory is sound[/green]")
+
+
+@main.command("vault-init")
+@click.argument("inventory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "--vault-password-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="A file holding the new vault's password, kept outside the repository.",
+)
+@click.option("--room-name", default="Room", help="Name shown in the room CA's certificate.")
+def vault_init(inventory: Path, vault_password_file: Path, room_name: str) -> None:
+    """Create an inventory's encrypted vault with a new room certificate authority."""
+    from roomctl import secrets
+
+    try:
+        path = secrets.init_vault(inventory, vault_password_file, room_name)
+    except FileExistsError as error:
+        _fail(str(error))
+    console.print(f"wrote {path} (encrypted)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,406 @@
+"""Checks of a room's inventory that run before any host is touched.
+
+Each problem names what is wrong and the fix. The same checks run from `roomctl
+check-inventory`, from `roomctl converge` before it starts Ansible, and as the first play of every
+playbook (the roomctl_preflight action), so a plain ansible-playbook run is guarded too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REQUIRED_GROUPS = {
+    "room": "every provisioned host (children: the groups below)",
+    "firewalls": "the perimeter firewall and router between the zones",
+    "databases": "the database hosts (children: db_primary, db_standby)",
+    "db_primary": "the database host that is primary at first",
+    "db_standby": "the synchronous standby database hosts",
+    "app_servers": "the hosts of the registration app",
+    "backup": "the backup repository hosts (children: backup_onsite, backup_offsite)",
+    "backup_onsite": "the on-site backup repository host",
+    "backup_offsite": "the off-site backup repository host",
+    "mgmt": "the control node (time, packages, logs, monitoring)",
+    "ups_primary": "the host the UPS hangs off (NUT primary)",
+    "ups_powered": "the hosts fed by the UPS",
+    "clients": "test workstations; never provisioned (may be empty)",
+}
+EXACTLY_ONE = ("db_primary", "mgmt", "ups_primary")
+AT_LEAST_ONE = ("firewalls", "db_standby", "app_servers", "backup_onsite", "backup_offsite")
+
+EXAMPLE = "inventory/production.example/group_vars/all/room.yml"
+REQUIRED_SETTINGS = {
+    "room_zones": f"the zones and their networks; see {EXAMPLE}",
+    "room_admins": f"the administrators and their SSH public keys; see {EXAMPLE}",
+    "room_breakglass_key": "the public half of the sealed break-glass key",
+    "room_breakglass_from": "the one mgmt address the break-glass key is accepted from",
+    "room_time_mode": 'how time is kept: "discipline" (a real room) or "measure" (the lab)',
+    "room_time_upstream": "the control node's upstream time sources ([] for an offline room)",
+    "room_auditd_enabled": "whether hosts load kernel audit rules (true in a real room)",
+    "room_package_route": 'how mgmt1 reaches the mirrors: "through_firewall" or "direct"',
+    "room_package_mirror": "the Debian mirror the package proxy fetches from",
+    "room_package_security_mirror": "the Debian security mirror the package proxy fetches from",
+    "room_ups_driver": "the NUT driver of the UPS (dummy-ups in the lab)",
+    "room_services": "ports of each service named by the flows (group_vars/all/policy.yml)",
+    "room_flows": "the flow policy (group_vars/all/policy.yml)",
+    "room_external_networks": "networks outside the room that flows may name",
+}
+CHOICES = {
+    "room_time_mode": ("discipline", "measure"),
+    "room_package_route": ("direct", "through_firewall"),
+}
+VAULT_SETTINGS = ("vault_room_ca_key", "vault_room_ca_cert")
+SECRET_NAME = re.compile(r"(^vault_|password|passphrase|secret|token|private_key|_key_pem$)", re.I)
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+PORT = re.compile(r"^\d{1,5}/(tcp|udp)$")
+ENDPOINT_KINDS = ("zone", "group", "host", "external")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an inventory, and what to do about it."""
+
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.what}\n    fix: {self.fix}"
+
+
+class InventoryError(ValueError):
+    """An inventory failed its checks; nothing was touched."""
+
+    def __init__(self, inventory: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{inventory}: {count}; no host was touched.\n{lines}")
+
+
+def _hosts_of(groups: Mapping[str, Iterable[str]], name: str) -> list[str]:
+    return list(groups.get(name, []))
+
+
+def check_groups(groups: Mapping[str, Iterable[str]]) -> list[Problem]:
+    """Every group of the reference room exists, with the right number of hosts."""
+    problems = []
+    for name, purpose in REQUIRED_GROUPS.items():
+        if name not in groups:
+            problems.append(
+                Problem(
+                    f"group {name} ({purpose}) is missing",
+                    f"add group {name} to hosts.yml, as in inventory/production.example/hosts.yml",
+                )
+            )
+    for name in EXACTLY_ONE:
+        members = _hosts_of(groups, name)
+        if name in groups and len(members) != 1:
+            problems.append(
+                Problem(
+                    f"group {name} has {len(members)} hosts ({', '.join(members) or 'none'})",
+                    f"put exactly one host in {name}",
+                )
+            )
+    for name in AT_LEAST_ONE:
+        if name in groups and not _hosts_of(groups, name):
+            problems.append(Problem(f"group {name} has no host", f"add a host to {name}"))
+    return problems
+
+
+def check_settings(hostvars: Mapping[str, Mapping[str, Any]], hosts: list[str]) -> list[Problem]:
+    """The room-wide settings every role relies on are set, with values that are understood."""
+    problems = []
+    for name, meaning in REQUIRED_SETTINGS.items():
+        lacking = [host for host in hosts if name not in hostvars.get(host, {})]
+        if lacking:
+            problems.append(
+                Problem(
+                    f"{name} is not set ({meaning}) for {', '.join(lacking)}",
+                    f"set {name} in group_vars/all/room.yml; {EXAMPLE} describes each setting",
+                )
+            )
+    for name in VAULT_SETTINGS:
+        lacking = [host for host in hosts if name not in hostvars.get(host, {})]
+        if lacking:
+            problems.append(
+                Problem(
+                    f"{name} is not set (the room CA, kept in the vault)",
+                    "create the vault: roomctl vault-init INVENTORY --vault-password-file FILE",
+                )
+            )
+    for name, allowed in CHOICES.items():
+        values = {str(hostvars[host][name]) for host in hosts if name in hostvars.get(host, {})}
+        for value in sorted(values - set(allowed)):
+            problems.append(
+                Problem(
+                    f"{name} is {value!r}, which is not one of {', '.join(allowed)}",
+                    f"set {name} to one of {', '.join(allowed)} in group_vars/all/room.yml",
+                )
+            )
+    return problems
+
+
+def _zone_networks(
+    zones: Any,
+) -> tuple[dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network], list[Problem]]:
+    networks: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network] = {}
+    problems = []
+    if not isinstance(zones, Mapping) or not zones:
+        return {}, [
+            Problem(
+                "room_zones is empty or not a mapping of zone name to {cidr: ...}",
+                f"list the zones with their networks in room_zones, as in {EXAMPLE}",
+            )
+        ]
+    for zone, spec in zones.items():
+        cidr = spec.get("cidr") if isinstance(spec, Mapping) else None
+        try:
+            networks[zone] = ipaddress.ip_network(str(cidr))
+        except ValueError:
+            problems.append(
+                Problem(
+                    f"zone {zone} has no valid cidr (got {cidr!r})",
+                    f"set room_zones.{zone}.cidr to the zone's network, e.g. 192.0.2.0/24",
+                )
+            )
+    names = sorted(networks)
+    for index, first in enumerate(names):
+        for second in names[index + 1 :]:
+            if networks[first].overlaps(networks[second]):
+                problems.append(
+                    Problem(
+                        f"zones {first} and {second} overlap ({networks[first]}, "
+                        f"{networks[second]})",
+                        "give every zone a network of its own in room_zones",
+                    )
+                )
+    return networks, problems
+
+
+def _address_in(address: Any, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    try:
+        return ipaddress.ip_address(str(address)) in network
+    except ValueError:
+        return False
+
+
+def check_zones(
+    groups: Mapping[str, Iterable[str]], hostvars: Mapping[str, Mapping[str, Any]]
+) -> list[Problem]:
+    """Every host sits in a known zone at an address of that zone; firewalls reach every zone."""
+    room_hosts = _hosts_of(groups, "room") + _hosts_of(groups, "clients")
+    if not room_hosts:
+        return []
+    zones = hostvars[room_hosts[0]].get("room_zones")
+    if zones is None:
+        return []  # reported by check_settings
+    networks, problems = _zone_networks(zones)
+    known = ", ".join(sorted(networks))
+    firewalls = set(_hosts_of(groups, "firewalls"))
+    for host in room_hosts:
+        values = hostvars.get(host, {})
+        zone = values.get("room_zone")
+        if not zone:
+            problems.append(
+                Problem(
+                    f"host {host} is in no zone (room_zone is not set)",
+                    f"set room_zone for {host} in hosts.yml to one of: {known}",
+                )
+            )
+            continue
+        if zone not in networks:
+            problems.append(
+                Problem(
+                    f"host {host} is in zone {zone!r}, which room_zones does not list",
+                    f"set room_zone for {host} to one of: {known}, or add {zone} to room_zones",
+                )
+            )
+            continue
+        address = values.get("ansible_host")
+        if not _address_in(address, networks[zone]):
+            problems.append(
+                Problem(
+                    f"host {host} has address {address!r}, outside its zone {zone} "
+                    f"({networks[zone]})",
+                    f"set ansible_host for {host} to an address in {networks[zone]}",
+                )
+            )
+        if host in firewalls:
+            routers = values.get("room_router_addresses") or {}
+            for name, network in networks.items():
+                if not _address_in(routers.get(name), network):
+                    problems.append(
+                        Problem(
+                            f"firewall {host} has no address in zone {name} ({network})",
+                            f"set room_router_addresses.{name} for {host} to its address "
+                            f"in {network}",
+                        )
+                    )
+    return problems
+
+
+def check_flows(
+    groups: Mapping[str, Iterable[str]], hostvars: Mapping[str, Mapping[str, Any]]
+) -> list[Problem]:
+    """Every flow names known zones, groups, hosts, external networks and services."""
+    room_hosts = _hosts_of(groups, "room")
+    if not room_hosts:
+        return []
+    values = hostvars[room_hosts[0]]
+    flows = values.get("room_flows")
+    services = values.get("room_services") or {}
+    if flows is None:
+        return []  # reported by check_settings
+    known: dict[str, set[str]] = {
+        "zone": set((values.get("room_zones") or {}).keys()),
+        "group": set(groups),
+        "host": set(hostvars),
+        "external": set((values.get("room_external_networks") or {}).keys()),
+    }
+    problems = []
+    for service, ports in services.items():
+        for port in ports or []:
+            if not PORT.match(str(port)):
+                problems.append(
+                    Problem(
+                        f"service {service} has port {port!r}",
+                        'write each port as NUMBER/tcp or NUMBER/udp, e.g. "5432/tcp"',
+                    )
+                )
+    seen: set[str] = set()
+    for index, flow in enumerate(flows or []):
+        name = flow.get("name") if isinstance(flow, Mapping) else None
+        label = f"flow {name}" if name else f"flow #{index + 1}"
+        if not isinstance(flow, Mapping):
+            problems.append(Problem(f"{label} is not a mapping", "see group_vars/all/policy.yml"))
+            continue
+        if not name:
+            problems.append(Problem(f"{label} has no name", "give every flow a unique name"))
+        elif name in seen:
+            problems.append(Problem(f"{label} is defined twice", "give every flow a unique name"))
+        seen.add(str(name))
+        for key in ("from", "to", "services"):
+            if not flow.get(key):
+                problems.append(Problem(f"{label} has no {key!r}", f"list the flow's {key}"))
+        for key in ("from", "to"):
+            for endpoint in flow.get(key) or []:
+                kind, _, target = str(endpoint).partition(":")
+                if kind not in ENDPOINT_KINDS or not target:
+                    problems.append(
+                        Problem(
+                            f"{label} names {endpoint!r} in {key!r}",
+                            "write endpoints as zone:NAME, group:NAME, host:NAME or external:NAME",
+                        )
+                    )
+                elif target not in known[kind]:
+                    choices = ", ".join(sorted(known[kind])) or "none"
+                    problems.append(
+                        Problem(
+                            f"{label} names unknown {kind} {target!r} in {key!r}",
+                            f"name one of the inventory's {kind}s ({choices}), or add {target} "
+                            "to the inventory",
+                        )
+                    )
+        for service in flow.get("services") or []:
+            if service not in services:
+                problems.append(
+                    Problem(
+                        f"{label} names unknown service {service!r}",
+                        f"add {service} with its ports to room_services, or use one of: "
+                        f"{', '.join(sorted(services))}",
+                    )
+                )
+    return problems
+
+
+class _VaultTagLoader(yaml.SafeLoader):
+    """A YAML loader that reads `!vault` values as encrypted, without decrypting them."""
+
+
+class Encrypted(str):
+    """An inline `!vault` value."""
+
+
+_VaultTagLoader.add_constructor(
+    "!vault", lambda loader, node: Encrypted(loader.construct_scalar(node))
+)
+_VaultTagLoader.add_constructor(
+    "!unsafe", lambda loader, node: str(loader.construct_scalar(node))
+)
+
+
+def _walk(data: Any, path: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _walk(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _walk(value, f"{path}[{index}]")
+    else:
+        yield path, data
+
+
+def scan_secrets(inventory: Path) -> list[Problem]:
+    """Secrets in an inventory are encrypted: whole vault files or inline !vault values."""
+    problems = []
+    files = sorted(
+        path
+        for pattern in ("*.yml", "*.yaml", "group_vars/**/*", "host_vars/**/*")
+        for path in inventory.glob(pattern)
+        if path.is_file()
+    )
+    for path in files:
+        text = path.read_text(errors="replace")
+        relative = path.relative_to(inventory)
+        if text.lstrip().startswith("$ANSIBLE_VAULT"):
+            continue
+        if PRIVATE_KEY.search(text):
+            problems.append(
+                Problem(
+                    f"{relative} holds a private key in plain text",
+                    f"move it into group_vars/all/vault.yml and run: ansible-vault encrypt "
+                    f"{inventory / 'group_vars/all/vault.yml'}",
+                )
+            )
+            continue
+        try:
+            data = yaml.load(text, Loader=_VaultTagLoader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError as error:
+            problems.append(
+                Problem(f"{relative} is not valid YAML: {error}", f"correct {relative}")
+            )
+            continue
+        for key, value in _walk(data):
+            leaf = key.rsplit(".", 1)[-1]
+            if not SECRET_NAME.search(leaf) or isinstance(value, Encrypted):
+                continue
+            if isinstance(value, str) and value and "{{" not in value:
+                problems.append(
+                    Problem(
+                        f"{relative}: {key} is a secret in plain text",
+                        f"encrypt it: ansible-vault encrypt_string --name {leaf} (paste the "
+                        f"value), or move it into an ansible-vault encrypted vault.yml",
+                    )
+                )
+    return problems
+
+
+def validate(
+    groups: Mapping[str, Iterable[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    inventory: Path | None,
+) -> list[Problem]:
+    """Every check of an inventory, in the order an operator would fix them."""
+    problems = check_groups(groups)
+    problems += check_settings(hostvars, _hosts_of(groups, "room"))
+    problems += check_zones(groups, hostvars)
+    problems += check_flows(groups, hostvars)
+    if inventory is not None:
+        problems += scan_secrets(inventory)
+    return problems

@@ -1,0 +1,122 @@
+"""The room's secrets: an ansible-vault file per inventory and the internal certificate authority.
+
+Secrets are written only encrypted. The vault password lives in a file outside the repository
+(for the lab, in the lab's state directory); a real room keeps it wherever its operators keep
+their vault password, and passes it with --vault-password-file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import secrets as random_source
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
+CA_LIFETIME = datetime.timedelta(days=3650)
+
+
+def _new_ca(common_name: str) -> tuple[str, str]:
+    """A new CA key and self-signed certificate, both PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + CA_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return key_pem, cert_pem
+
+
+def encrypt(plaintext: str, password_file: Path) -> str:
+    """Encrypt text with ansible-vault, using the password in password_file."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    secret = VaultSecret(password_file.read_bytes().strip())
+    vault = VaultLib([("default", secret)])
+    return vault.encrypt(plaintext.encode(), secret).decode()
+
+
+def decrypt(ciphertext: str, password_file: Path) -> str:
+    """Decrypt an ansible-vault file's text."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    secret = VaultSecret(password_file.read_bytes().strip())
+    return VaultLib([("default", secret)]).decrypt(ciphertext.encode()).decode()
+
+
+def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
+    """Write a new encrypted vault for an inventory: the room CA. Refuses to overwrite one."""
+    path = inventory / VAULT_FILE
+    if path.exists():
+        raise FileExistsError(
+            f"{path} exists already; edit it with `ansible-vault edit {path}` instead."
+        )
+    key_pem, cert_pem = _new_ca(f"{room_name} room CA")
+    content = yaml.safe_dump(
+        {"vault_room_ca_key": key_pem, "vault_room_ca_cert": cert_pem},
+        default_style="|",
+        sort_keys=True,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(encrypt("---\n" + content, password_file))
+    os.chmod(path, 0o600)
+    return path
+
+
+def ensure_lab_vault(
+    inventory: Path, password_file: Path, progress: Callable[[str], None]
+) -> None:
+    """Make the lab's vault password and vault on first use; keep them afterwards."""
+    vault = inventory / VAULT_FILE
+    if not password_file.exists():
+        if vault.exists():
+            progress(f"{vault} has no password here any more: making a new lab vault")
+            vault.unlink()
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.touch(mode=0o600)
+        password_file.write_text(random_source.token_urlsafe(32) + "\n")
+    if not vault.exists():
+        progress("making the lab's vault (room CA)")
+        init_vault(inventory, password_file, "Lab")
