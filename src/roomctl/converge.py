@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -102,6 +103,8 @@ def _env(inventory: Path, vault_password_file: Path | None, stock: bool) -> dict
         "ANSIBLE_ACTION_PLUGINS": str(room_mod.REPO / "plugins" / "action"),
         "ANSIBLE_FORCE_COLOR": "1" if os.isatty(1) else "0",
         "ROOMCTL_LAB_STATE": str(lab_mod.STATE_DIR),
+        # Ansible of the environment roomctl runs in, however roomctl was started.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     if not stock:
         import ansible_mitogen

@@ -364,7 +364,7 @@ def scan_secrets(inventory: Path) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{relative} holds a private key in plain text",
-                    f"move it into group_vars/all/vault.yml and run: ansible-vault encrypt "
+                    "move it into the encrypted vault: ansible-vault edit "
                     f"{inventory / 'group_vars/all/vault.yml'}",
                 )
             )

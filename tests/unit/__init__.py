@@ -1,0 +1,1 @@
+"""Unit tests: no lab, no network; inventories are copied to temporary directories."""
