@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from roomctl import lab as lab_mod
@@ -25,7 +26,7 @@ def _progress(message: str) -> None:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    err.print(f"[bold red]error:[/bold red] {escape(message)}")
     sys.exit(1)
 
 
@@ -105,7 +106,11 @@ def lab_status() -> None:
     help="The vault password file (the lab's is found on its own).",
 )
 @click.option(
-    "--stock", is_flag=True, help="Use stock Ansible settings (benchmark comparison only)."
+    "--profile",
+    type=click.Choice(["tuned", "no-mitogen", "stock"]),
+    default="tuned",
+    show_default=True,
+    help="Ansible settings; the others than tuned exist for benchmarks.",
 )
 @click.option(
     "--json",
@@ -120,7 +125,7 @@ def converge(
     diff: bool,
     limit: str | None,
     vault_password_file: Path | None,
-    stock: bool,
+    profile: str,
     json_path: Path | None,
 ) -> None:
     """Bring hosts to their desired state: the whole room (site) or one playbook's group.
@@ -137,7 +142,7 @@ def converge(
             diff=diff,
             limit=limit,
             vault_password_file=vault_password_file,
-            stock=stock,
+            profile=profile,
             progress=_progress,
         )
     except (CommandError, converge_mod.PreflightError) as error:
@@ -147,6 +152,89 @@ def converge(
         converge_mod.write_json(result, json_path)
     if not result.ok:
         sys.exit(2)
+
+
+# the main job and the tests -----------------------------------------------------------------
+
+
+@main.command()
+def up() -> None:
+    """Set up this machine, bring the lab room up and converge it: the whole room, one command."""
+    from roomctl import converge as converge_mod
+
+    started = time.monotonic()
+    try:
+        lab_mod.up(_progress)
+        result = converge_mod.converge("site", inventory=room_mod.LAB_INVENTORY, progress=_progress)
+    except (CommandError, converge_mod.PreflightError) as error:
+        _fail(str(error))
+    converge_mod.print_summary(console, result)
+    console.print(f"Lab room up and converged in {time.monotonic() - started:.0f} s.")
+    if not result.ok:
+        sys.exit(2)
+
+
+@main.command("test")
+@click.argument(
+    "groups",
+    nargs=-1,
+    type=click.Choice(["lint", "unit", "molecule", "lab", "all"]),
+)
+def test_command(groups: tuple[str, ...]) -> None:
+    """Run the project's tests: lint, unit, molecule and lab (all of them by default).
+
+    The lab tests bring the lab up and converge it twice; they leave it up for the next run.
+    """
+    from roomctl import selftest
+
+    chosen = set(groups) or {"all"}
+    if "all" in chosen:
+        chosen = {"lint", "unit", "molecule", "lab"}
+    step_groups = {g for g in chosen if g in ("lint", "molecule")}
+    if chosen & {"unit", "lab"}:
+        step_groups.add("pytest")
+    if "lab" in chosen:
+        step_groups.add("lab")
+    try:
+        code = selftest.run(step_groups, _progress)
+    except CommandError as error:
+        _fail(str(error))
+    sys.exit(code)
+
+
+# benchmarks --------------------------------------------------------------------------------
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures (not part of the tests)."""
+
+
+@bench.command("converge")
+@click.option("--cold/--no-cold", default=False, help="Also time bare lab to converged room.")
+@click.option("--runs", default=3, show_default=True, help="Warm runs of each profile.")
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    type=click.Choice(["tuned", "no-mitogen", "stock"]),
+    help="Profiles to compare (default: all three).",
+)
+def bench_converge(cold: bool, runs: int, profiles: tuple[str, ...]) -> None:
+    """Time converging the lab room: cold, and warm under each Ansible profile."""
+    from roomctl import bench as bench_mod
+
+    figures = []
+    if cold:
+        figures += bench_mod.cold(_progress)
+    figures += bench_mod.warm(runs, list(profiles or ("tuned", "no-mitogen", "stock")), _progress)
+    table = Table(title=f"Converge benchmark of the lab room, {time.strftime('%Y-%m-%d %H:%M')}")
+    for column in ("what", "median s", "runs s", "settings"):
+        table.add_column(column)
+    for figure in figures:
+        runs_text = " ".join(f"{value:.1f}" for value in figure.seconds)
+        table.add_row(figure.what, f"{figure.median:.1f}", runs_text, figure.note)
+    console.print(table)
 
 
 # inventory and vault -----------------------------------------------------------------------
@@ -164,7 +252,8 @@ def check_inventory(inventory: Path, vault_password_file: Path | None) -> None:
     from roomctl import converge as converge_mod
 
     try:
-        converge_mod.preflight(inventory, converge_mod.vault_file_for(inventory, vault_password_file))
+        vault_file = converge_mod.vault_file_for(inventory, vault_password_file)
+        converge_mod.preflight(inventory, vault_file)
     except converge_mod.PreflightError as error:
         _fail(str(error))
     console.print(f"{inventory}: [green]inventory is sound[/green]")

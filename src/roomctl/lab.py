@@ -222,7 +222,8 @@ def ensure_keys() -> None:
     for name in ("ops_ed25519", "breakglass_ed25519"):
         key = ssh_dir / name
         if not key.exists():
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{name}", "-f", str(key)])
+            comment = f"lab-{name}"
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)])
 
 
 # Networks and hosts ------------------------------------------------------------------------
@@ -271,7 +272,9 @@ def _ensure_networks(room: room_mod.Room, progress: Progress) -> None:
 
 
 def _remove_containers_on(network_name: str) -> None:
-    names = output(["podman", "ps", "-a", "--filter", f"network={network_name}", "--format", "{{.Names}}"])
+    names = output(
+        ["podman", "ps", "-a", "--filter", f"network={network_name}", "--format", "{{.Names}}"]
+    )
     for name in names.splitlines():
         run(["podman", "rm", "-f", "-t", "5", name])
 

@@ -327,12 +327,16 @@ class Encrypted(str):
     """An inline `!vault` value."""
 
 
-_VaultTagLoader.add_constructor(
-    "!vault", lambda loader, node: Encrypted(loader.construct_scalar(node))
-)
-_VaultTagLoader.add_constructor(
-    "!unsafe", lambda loader, node: str(loader.construct_scalar(node))
-)
+def _encrypted(loader: yaml.SafeLoader, node: yaml.Node) -> Encrypted:
+    return Encrypted(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_VaultTagLoader.add_constructor("!vault", _encrypted)
+_VaultTagLoader.add_constructor("!unsafe", _unsafe)
 
 
 def _walk(data: Any, path: str = "") -> Iterable[tuple[str, Any]]:

@@ -55,9 +55,7 @@ def _new_ca(common_name: str) -> tuple[str, str]:
             ),
             critical=True,
         )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
@@ -75,7 +73,7 @@ def encrypt(plaintext: str, password_file: Path) -> str:
 
     secret = VaultSecret(password_file.read_bytes().strip())
     vault = VaultLib([("default", secret)])
-    return vault.encrypt(plaintext.encode(), secret).decode()
+    return str(vault.encrypt(plaintext.encode(), secret).decode())
 
 
 def decrypt(ciphertext: str, password_file: Path) -> str:
@@ -83,7 +81,7 @@ def decrypt(ciphertext: str, password_file: Path) -> str:
     from ansible.parsing.vault import VaultLib, VaultSecret
 
     secret = VaultSecret(password_file.read_bytes().strip())
-    return VaultLib([("default", secret)]).decrypt(ciphertext.encode()).decode()
+    return str(VaultLib([("default", secret)]).decrypt(ciphertext.encode()).decode())
 
 
 def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
@@ -105,9 +103,7 @@ def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
     return path
 
 
-def ensure_lab_vault(
-    inventory: Path, password_file: Path, progress: Callable[[str], None]
-) -> None:
+def ensure_lab_vault(inventory: Path, password_file: Path, progress: Callable[[str], None]) -> None:
     """Make the lab's vault password and vault on first use; keep them afterwards."""
     vault = inventory / VAULT_FILE
     if not password_file.exists():

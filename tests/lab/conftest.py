@@ -7,7 +7,6 @@ through the control node. Probes that must start inside a zone run on a host of 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest

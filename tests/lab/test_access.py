@@ -31,9 +31,11 @@ def ops_with_password(
 @pytest.mark.parametrize("ops_with_password", ROOM_HOSTS, indirect=True)
 def test_password_login_is_refused(room: room_mod.Room, ops_with_password: tuple[str, str]) -> None:
     target, password = ops_with_password
-    with transport_from(room, "mgmt1", target) as transport:
-        with pytest.raises(paramiko.BadAuthenticationType) as refused:
-            transport.auth_password("ops", password)
+    with (
+        transport_from(room, "mgmt1", target) as transport,
+        pytest.raises(paramiko.BadAuthenticationType) as refused,
+    ):
+        transport.auth_password("ops", password)
     assert refused.value.allowed_types == ["publickey"], (
         f"{target} offers {refused.value.allowed_types} after a right password; want publickey"
     )
@@ -58,9 +60,11 @@ def root_with_admin_key(
 def test_root_login_is_refused_even_with_an_authorised_key(
     room: room_mod.Room, root_with_admin_key: str
 ) -> None:
-    with transport_from(room, "mgmt1", root_with_admin_key) as transport:
-        with pytest.raises(paramiko.AuthenticationException):
-            transport.auth_publickey("root", admin_key())
+    with (
+        transport_from(room, "mgmt1", root_with_admin_key) as transport,
+        pytest.raises(paramiko.AuthenticationException),
+    ):
+        transport.auth_publickey("root", admin_key())
 
 
 @pytest.mark.parametrize("name", ROOM_HOSTS)
@@ -92,6 +96,8 @@ def test_breakglass_key_works_from_the_named_address_and_is_logged(
 def test_breakglass_key_is_refused_from_any_other_address(
     room: room_mod.Room, source: str, name: str
 ) -> None:
-    with transport_from(room, source, name) as transport:
-        with pytest.raises(paramiko.AuthenticationException):
-            transport.auth_publickey("breakglass", breakglass_key())
+    with (
+        transport_from(room, source, name) as transport,
+        pytest.raises(paramiko.AuthenticationException),
+    ):
+        transport.auth_publickey("breakglass", breakglass_key())

@@ -50,8 +50,6 @@ def test_a_dry_run_reports_a_drift_and_leaves_it(
 
 
 def test_a_dry_run_of_a_converged_room_reports_no_change(converged: converge_mod.Result) -> None:
-    dry = converge_mod.converge(
-        "site", inventory=room_mod.LAB_INVENTORY, check=True, summary=False
-    )
+    dry = converge_mod.converge("site", inventory=room_mod.LAB_INVENTORY, check=True, summary=False)
     assert dry.ok, dry.stats
     assert not {host: n for host, n in dry.changed().items() if n}, dry.stats

@@ -28,7 +28,8 @@ def test_clock_is_synchronised_to_mgmt1(
         tracking = _tracking(session)
         reference = re.search(r"^Reference ID\s*:\s*\S+ \((\S+)\)", tracking, re.M)
         leap = re.search(r"^Leap status\s*:\s*(.+)$", tracking, re.M)
-        return bool(reference and reference.group(1) == mgmt1 and leap and leap.group(1) == "Normal")
+        synchronised = bool(leap and leap.group(1) == "Normal")
+        return bool(reference and reference.group(1) == mgmt1 and synchronised)
 
     assert wait_for(follows_mgmt1, 30), (
         f"{name} does not follow mgmt1 ({mgmt1}):\n{_tracking(session)}\n"
