@@ -146,6 +146,64 @@ def check_settings(hostvars: Mapping[str, Mapping[str, Any]], hosts: list[str]) 
     return problems
 
 
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _public_key_problem(where: str, key: Any) -> Problem | None:
+    """A problem if key is not one SSH public key line (templated values are checked later)."""
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    if _templated(key):
+        return None
+    try:
+        load_ssh_public_key(str(key).strip().encode())
+    except (ValueError, TypeError, IndexError) as error:
+        return Problem(
+            f"{where} is not an SSH public key ({error}): {str(key)[:40]!r}",
+            f"put the public key line (e.g. the content of id_ed25519.pub) in {where}",
+        )
+    return None
+
+
+def check_keys(hostvars: Mapping[str, Mapping[str, Any]], hosts: list[str]) -> list[Problem]:
+    """Administrators' and the break-glass key are real public keys, not placeholders."""
+    if not hosts:
+        return []
+    values = hostvars[hosts[0]]
+    problems = []
+    admins = values.get("room_admins")
+    if isinstance(admins, list):
+        for index, admin in enumerate(admins):
+            if not isinstance(admin, Mapping) or not admin.get("name"):
+                problems.append(
+                    Problem(
+                        f"room_admins[{index}] has no name",
+                        "give every administrator a name (the login) and ssh_keys",
+                    )
+                )
+                continue
+            keys = admin.get("ssh_keys")
+            if not keys:
+                problems.append(
+                    Problem(
+                        f"administrator {admin['name']} has no ssh_keys",
+                        f"list {admin['name']}'s public keys under ssh_keys in room_admins",
+                    )
+                )
+            for key in keys or []:
+                found = _public_key_problem(f"room_admins ({admin['name']}) ssh_keys", key)
+                if found:
+                    problems.append(found)
+    elif admins is not None and not _templated(admins):
+        problems.append(Problem("room_admins is not a list", f"see {EXAMPLE}"))
+    if "room_breakglass_key" in values:
+        found = _public_key_problem("room_breakglass_key", values["room_breakglass_key"])
+        if found:
+            problems.append(found)
+    return problems
+
+
 def _zone_networks(
     zones: Any,
 ) -> tuple[dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network], list[Problem]]:
@@ -384,7 +442,8 @@ def scan_secrets(inventory: Path) -> list[Problem]:
             leaf = key.rsplit(".", 1)[-1]
             if not SECRET_NAME.search(leaf) or isinstance(value, Encrypted):
                 continue
-            if isinstance(value, str) and value and "{{" not in value:
+            plain_value = isinstance(value, str | int | float) and not isinstance(value, bool)
+            if plain_value and str(value) and not _templated(value):
                 problems.append(
                     Problem(
                         f"{relative}: {key} is a secret in plain text",
@@ -403,6 +462,7 @@ def validate(
     """Every check of an inventory, in the order an operator would fix them."""
     problems = check_groups(groups)
     problems += check_settings(hostvars, _hosts_of(groups, "room"))
+    problems += check_keys(hostvars, _hosts_of(groups, "room"))
     problems += check_zones(groups, hostvars)
     problems += check_flows(groups, hostvars)
     if inventory is not None:

@@ -131,7 +131,20 @@ def _without_router_address(zone: str) -> Breaker:
     return breaker
 
 
+def _with_placeholder_admin_key(inventory: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["room_admins"][0]["ssh_keys"] = ["ssh-ed25519 REPLACE-WITH-A-KEY ops@workstation"]
+
+    _edit(inventory / "group_vars" / "all" / "room.yml", change)
+
+
 BROKEN = [
+    pytest.param(
+        _with_placeholder_admin_key,
+        "room_admins (ops) ssh_keys is not an SSH public key",
+        "put the public key line (e.g. the content of id_ed25519.pub) in room_admins (ops) ssh_keys",
+        id="admin-key-placeholder",
+    ),
     pytest.param(
         _without_setting("room_zones"),
         "room_zones is not set",
