@@ -1,4 +1,4 @@
-"""Action roomctl_preflight: check the room's inventory on the controller before any host is touched.
+"""Action roomctl_preflight: check the inventory on the controller before any host is touched.
 
 It runs the same checks as `roomctl check-inventory` (the roomctl.policy module), so that a plain
 ansible-playbook run is guarded as well as one started by roomctl.

@@ -142,7 +142,7 @@ BROKEN = [
     pytest.param(
         _with_placeholder_admin_key,
         "room_admins (ops) ssh_keys is not an SSH public key",
-        "put the public key line (e.g. the content of id_ed25519.pub) in room_admins (ops) ssh_keys",
+        "put the public key line (e.g. the content of id_ed25519.pub) in room_admins (ops)",
         id="admin-key-placeholder",
     ),
     pytest.param(
