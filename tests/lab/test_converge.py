@@ -22,6 +22,22 @@ def test_a_second_converge_changes_nothing_on_any_host(converged: converge_mod.R
     assert set(again.stats) == set(converged.stats)
 
 
+GROUP_PLAYBOOKS = sorted(
+    p.stem for p in converge_mod.PLAYBOOKS.glob("*.yml") if p.stem not in ("site", "preflight")
+)
+
+
+@pytest.mark.parametrize("playbook", GROUP_PLAYBOOKS)
+def test_each_group_playbook_changes_nothing_on_a_converged_room(
+    converged: converge_mod.Result, playbook: str
+) -> None:
+    again = converge_mod.converge(playbook, inventory=room_mod.LAB_INVENTORY, summary=False)
+    assert again.ok, again.stats
+    assert again.stats, f"{playbook} ran on no host"
+    changed = {host: count for host, count in again.changed().items() if count}
+    assert not changed, f"{playbook} changed tasks on a converged room: {changed}"
+
+
 @pytest.fixture
 def drifted_app1(host: Callable[[str], Any]) -> Iterator[Any]:
     """A hand edit on app1 that the next converge should undo."""
