@@ -105,6 +105,7 @@ def _env(inventory: Path, vault_password_file: Path | None, profile: str) -> dic
         "ANSIBLE_CONFIG": str(STOCK_CONFIG if profile == "stock" else CONFIG),
         "ANSIBLE_ROLES_PATH": str(room_mod.REPO / "roles"),
         "ANSIBLE_ACTION_PLUGINS": str(room_mod.REPO / "plugins" / "action"),
+        "ANSIBLE_FILTER_PLUGINS": str(room_mod.REPO / "plugins" / "filter"),
         "ANSIBLE_FORCE_COLOR": "1" if os.isatty(1) else "0",
         "ROOMCTL_LAB_STATE": str(lab_mod.STATE_DIR),
         # Ansible of the environment roomctl runs in, however roomctl was started.
@@ -131,6 +132,7 @@ def _run(
     module_args: str | None = None,
     host_pattern: str | None = None,
     quiet: bool = False,
+    extra_vars: dict[str, Any] | None = None,
 ) -> Any:
     import ansible_runner
 
@@ -144,6 +146,8 @@ def _run(
             "cmdline": " ".join(cmdline or []),
             "settings": {"suppress_ansible_output": quiet},
         }
+        if extra_vars:
+            kwargs["extravars"] = extra_vars
         if playbook is not None:
             kwargs["playbook"] = str(playbook)
         else:
@@ -193,6 +197,7 @@ def converge(
     profile: str = "tuned",
     progress: Callable[[str], None] = lambda _: None,
     summary: bool = True,
+    extra_vars: dict[str, Any] | None = None,
 ) -> Result:
     """Check the inventory, then run playbooks/TARGET.yml against it."""
     playbook = PLAYBOOKS / f"{target}.yml"
@@ -213,7 +218,9 @@ def converge(
     mode = "dry run of" if check else "converging"
     progress(f"{mode} {playbook.relative_to(room_mod.REPO)}")
     started = time.monotonic()
-    status, stats, _ = _run(inventory=inventory, env=env, playbook=playbook, cmdline=cmdline)
+    status, stats, _ = _run(
+        inventory=inventory, env=env, playbook=playbook, cmdline=cmdline, extra_vars=extra_vars
+    )
     seconds = time.monotonic() - started
     per_host: dict[str, dict[str, int]] = {}
     for key in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored"):

@@ -419,6 +419,33 @@ def _ensure_hosts(room: room_mod.Room, progress: Progress) -> dict[str, str]:
     return states
 
 
+def start_stranger(name: str, zone: str, address: str) -> str:
+    """Put a host that is in no inventory straight onto a zone's network (bypassing fw1)."""
+    run(
+        [
+            "podman",
+            "run",
+            "--detach",
+            "--replace",
+            "--name",
+            container(name),
+            "--label",
+            f"{LABEL}=1",
+            "--network",
+            f"{network(zone)}:ip={address}",
+            IMAGE,
+            "sleep",
+            "900",
+        ]
+    )
+    return container(name)
+
+
+def remove_stranger(name: str) -> None:
+    """Remove a host made by start_stranger."""
+    run(["podman", "rm", "-f", "-t", "0", container(name)], check=False)
+
+
 def write_ssh_config(room: room_mod.Room) -> Path:
     """An SSH config that reaches every room host as the administrator, jumping through mgmt1."""
     ssh_dir = STATE_DIR / "ssh"

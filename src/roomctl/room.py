@@ -99,8 +99,12 @@ def load(inventory: Path, vault_password_file: Path | None = None) -> Room:
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.parsing.vault import VaultSecret
+    from ansible.plugins.vars import host_group_vars
     from ansible.vars.manager import VariableManager
 
+    # Ansible remembers, per process, which group_vars files it found; a vault made since the
+    # last load (by `lab up`, say) would stay unseen.
+    host_group_vars.FOUND.clear()
     loader = DataLoader()
     if vault_password_file and vault_password_file.exists():
         secret = VaultSecret(vault_password_file.read_bytes().strip())

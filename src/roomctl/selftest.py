@@ -49,6 +49,7 @@ def _env() -> dict[str, str]:
     env["ANSIBLE_CONFIG"] = str(room_mod.REPO / "ansible.cfg")
     env["ANSIBLE_ROLES_PATH"] = str(room_mod.REPO / "roles")
     env["ANSIBLE_ACTION_PLUGINS"] = str(room_mod.REPO / "plugins" / "action")
+    env["ANSIBLE_FILTER_PLUGINS"] = str(room_mod.REPO / "plugins" / "filter")
     env.setdefault("ROOMCTL_LAB_STATE", str(lab_mod.STATE_DIR))
     return env
 
