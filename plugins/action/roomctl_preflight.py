@@ -35,7 +35,9 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         groups = {name: list(hosts) for name, hosts in task_vars["groups"].items()}
         sources = [Path(str(s)) for s in task_vars.get("ansible_inventory_sources", [])]
-        inventory = next((s for s in sources if s.is_dir()), None)
+        # An inventory given as its hosts file is checked as the directory that holds it.
+        folders = [s if s.is_dir() else s.parent for s in sources]
+        inventory = folders[0] if folders else None
         problems = policy.validate(groups, task_vars["hostvars"], inventory)
         result["changed"] = False
         if problems:

@@ -10,24 +10,32 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
 from roomctl.shell import CommandError
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Text from inventories and paths is printed as it is (no markup), and never wrapped, so that a
+# command in a message can be copied whole.
+console = Console(highlight=False, markup=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def _progress(message: str) -> None:
-    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+    console.print(Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ", message))
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/bold red] {escape(message)}")
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
     sys.exit(1)
+
+
+def _short_name(value: str) -> str:
+    if not 1 <= len(value) <= 50:
+        raise click.BadParameter("give a name of 1 to 50 characters")
+    return value
 
 
 @click.group()
@@ -256,7 +264,7 @@ def check_inventory(inventory: Path, vault_password_file: Path | None) -> None:
         converge_mod.preflight(inventory, vault_file)
     except converge_mod.PreflightError as error:
         _fail(str(error))
-    console.print(f"{inventory}: [green]inventory is sound[/green]")
+    console.print(Text.assemble(f"{inventory}: ", ("inventory is sound", "green")))
 
 
 @main.command("vault-init")
@@ -267,14 +275,20 @@ def check_inventory(inventory: Path, vault_password_file: Path | None) -> None:
     required=True,
     help="A file holding the new vault's password, kept outside the repository.",
 )
-@click.option("--room-name", default="Room", help="Name shown in the room CA's certificate.")
+@click.option(
+    "--room-name",
+    default="Room",
+    type=click.STRING,
+    callback=lambda _ctx, _param, value: _short_name(value),
+    help="Name shown in the room CA's certificate (at most 50 characters).",
+)
 def vault_init(inventory: Path, vault_password_file: Path, room_name: str) -> None:
     """Create an inventory's encrypted vault with a new room certificate authority."""
     from roomctl import secrets
 
     try:
         path = secrets.init_vault(inventory, vault_password_file, room_name)
-    except FileExistsError as error:
+    except (FileExistsError, ValueError) as error:
         _fail(str(error))
     console.print(f"wrote {path} (encrypted)")
 

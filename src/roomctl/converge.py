@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -83,13 +84,20 @@ def preflight(inventory: Path, vault_password_file: Path | None) -> room_mod.Roo
     vault = inventory / "group_vars" / "all" / "vault.yml"
     if vault.exists() and (vault_password_file is None or not vault_password_file.exists()):
         raise PreflightError(
-            f"{vault} is encrypted and no vault password file was found; pass "
+            f"{vault} needs a vault password and no password file was found; pass "
             "--vault-password-file FILE (or set ANSIBLE_VAULT_PASSWORD_FILE)"
+        )
+    if vault.exists() and not vault.read_text(errors="replace").startswith("$ANSIBLE_VAULT"):
+        raise PreflightError(
+            f"{vault} is not encrypted; encrypt it now: ansible-vault encrypt {vault}"
         )
     try:
         room = room_mod.load(inventory, vault_password_file)
     except Exception as error:  # Ansible raises its own types for a broken inventory
-        raise PreflightError(f"{inventory} cannot be read: {error}") from error
+        hint = ""
+        if "decrypt" in str(error).lower():
+            hint = f"; is {vault_password_file} the password of {vault}?"
+        raise PreflightError(f"{inventory} cannot be read: {error}{hint}") from error
     problems = policy.validate(room.groups, room.hostvars, inventory)
     if problems:
         raise PreflightError(str(policy.InventoryError(str(inventory), problems)))
@@ -201,7 +209,7 @@ def converge(
 ) -> Result:
     """Check the inventory, then run playbooks/TARGET.yml against it."""
     playbook = PLAYBOOKS / f"{target}.yml"
-    if not playbook.exists() or target == "preflight":
+    if not re.fullmatch(r"[a-z_]+", target) or not playbook.exists() or target == "preflight":
         choices = sorted(p.stem for p in PLAYBOOKS.glob("*.yml") if p.stem != "preflight")
         raise PreflightError(f"no playbook {target!r}; choose one of: {', '.join(choices)}")
     vault_password_file = vault_file_for(inventory, vault_password_file)
@@ -213,6 +221,10 @@ def converge(
         cmdline.append("--check")
     if diff:
         cmdline.append("--diff")
+    if limit and not re.fullmatch(r"[A-Za-z0-9_.:!&*,-]+", limit):
+        raise PreflightError(
+            f"--limit {limit!r} is not a host pattern; name hosts or groups, e.g. db1,app_servers"
+        )
     if limit:
         cmdline += ["--limit", limit]
     mode = "dry run of" if check else "converging"

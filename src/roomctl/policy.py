@@ -8,6 +8,7 @@ playbook (the roomctl_preflight action), so a plain ansible-playbook run is guar
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,9 +57,30 @@ CHOICES = {
     "room_package_route": ("direct", "through_firewall"),
 }
 VAULT_SETTINGS = ("vault_room_ca_key", "vault_room_ca_cert")
-SECRET_NAME = re.compile(r"(^vault_|password|passphrase|secret|token|private_key|_key_pem$)", re.I)
-PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-PORT = re.compile(r"^\d{1,5}/(tcp|udp)$")
+SECRET_NAME = re.compile(
+    r"(^vault_|pass(word|wd|phrase)?$|^pass_|_pass_|pwd$|secret|token|credential|api_?key"
+    r"|^psk$|_psk$|pgpass|private_key|_key_pem$|^room_ca_key$)",
+    re.I,
+)
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
+PORT = re.compile(r"\A(\d{1,5})/(tcp|udp)\Z")
+HOST_NAME = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+ACCOUNT_NAME = re.compile(r"\A[a-z_][a-z0-9_-]{0,31}\Z")
+FLOW_NAME = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
+# Room-wide settings: every host must see the same value (no per-host or per-group override).
+ROOM_WIDE = (
+    "room_zones",
+    "room_admins",
+    "room_breakglass_key",
+    "room_breakglass_from",
+    "room_services",
+    "room_flows",
+    "room_external_networks",
+    "room_time_mode",
+    "room_auditd_enabled",
+)
+# Networks no flow or zone may name: they would stand for everything.
+SHORTEST_PREFIX = {4: 8, 6: 16}
 ENDPOINT_KINDS = ("zone", "group", "host", "external")
 
 
@@ -110,6 +132,27 @@ def check_groups(groups: Mapping[str, Iterable[str]]) -> list[Problem]:
     for name in AT_LEAST_ONE:
         if name in groups and not _hosts_of(groups, name):
             problems.append(Problem(f"group {name} has no host", f"add a host to {name}"))
+    room = set(_hosts_of(groups, "room"))
+    for name in REQUIRED_GROUPS:
+        if name in ("room", "clients"):
+            continue
+        outside = [host for host in _hosts_of(groups, name) if host not in room]
+        if outside:
+            problems.append(
+                Problem(
+                    f"group {name} has hosts outside group room ({', '.join(outside)}), which "
+                    "no playbook would provision or protect",
+                    f"keep {name} under room's children in hosts.yml",
+                )
+            )
+    for host in sorted(set().union(*[set(members) for members in groups.values()])):
+        if not HOST_NAME.match(host):
+            problems.append(
+                Problem(
+                    f"host name {host!r} is not a plain host name",
+                    "name hosts with lower-case letters, digits and inner hyphens only",
+                )
+            )
     return problems
 
 
@@ -134,6 +177,19 @@ def check_settings(hostvars: Mapping[str, Mapping[str, Any]], hosts: list[str]) 
                     "create the vault: roomctl vault-init INVENTORY --vault-password-file FILE",
                 )
             )
+    for name in ROOM_WIDE:
+        seen = {
+            json.dumps(hostvars[host][name], sort_keys=True, default=str)
+            for host in hosts
+            if name in hostvars.get(host, {})
+        }
+        if len(seen) > 1:
+            problems.append(
+                Problem(
+                    f"{name} is not the same on every host (a host or group overrides it)",
+                    f"set {name} once, in group_vars/all; room-wide settings may not vary",
+                )
+            )
     for name, allowed in CHOICES.items():
         values = {str(hostvars[host][name]) for host in hosts if name in hostvars.get(host, {})}
         for value in sorted(values - set(allowed)):
@@ -152,16 +208,29 @@ def _templated(value: Any) -> bool:
 
 def _public_key_problem(where: str, key: Any) -> Problem | None:
     """A problem if key is not one SSH public key line (templated values are checked later)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
     if _templated(key):
         return None
+    text = str(key).strip()
+    if "\n" in text:
+        return Problem(
+            f"{where} holds more than one line",
+            f"list each key as an entry of its own in {where}",
+        )
     try:
-        load_ssh_public_key(str(key).strip().encode())
-    except (ValueError, TypeError, IndexError) as error:
+        loaded = load_ssh_public_key(text.encode())
+    except (ValueError, TypeError, IndexError, UnsupportedAlgorithm) as error:
         return Problem(
             f"{where} is not an SSH public key ({error}): {str(key)[:40]!r}",
             f"put the public key line (e.g. the content of id_ed25519.pub) in {where}",
+        )
+    size = getattr(loaded, "key_size", 256)
+    if text.startswith("ssh-rsa") and size < 3072:
+        return Problem(
+            f"{where} is an RSA key of {size} bits",
+            "use an ed25519 key (ssh-keygen -t ed25519), or RSA of 3072 bits or more",
         )
     return None
 
@@ -183,7 +252,22 @@ def check_keys(hostvars: Mapping[str, Mapping[str, Any]], hosts: list[str]) -> l
                     )
                 )
                 continue
+            if not ACCOUNT_NAME.match(str(admin["name"])) or admin["name"] == "root":
+                problems.append(
+                    Problem(
+                        f"administrator name {admin['name']!r} is not a plain login name",
+                        "use lower-case letters, digits, _ and -, at most 32, and never root",
+                    )
+                )
             keys = admin.get("ssh_keys")
+            if isinstance(keys, str):
+                problems.append(
+                    Problem(
+                        f"ssh_keys of administrator {admin['name']} is a string, not a list",
+                        "write ssh_keys as a list: one '- ssh-ed25519 ...' line per key",
+                    )
+                )
+                continue
             if not keys:
                 problems.append(
                     Problem(
@@ -219,7 +303,7 @@ def _zone_networks(
     for zone, spec in zones.items():
         cidr = spec.get("cidr") if isinstance(spec, Mapping) else None
         try:
-            networks[zone] = ipaddress.ip_network(str(cidr))
+            network = ipaddress.ip_network(str(cidr))
         except ValueError:
             problems.append(
                 Problem(
@@ -227,10 +311,27 @@ def _zone_networks(
                     f"set room_zones.{zone}.cidr to the zone's network, e.g. 192.0.2.0/24",
                 )
             )
+            continue
+        if network.prefixlen < SHORTEST_PREFIX[network.version]:
+            problems.append(
+                Problem(
+                    f"zone {zone} is the network {network}, which is far too wide",
+                    f"set room_zones.{zone}.cidr to the zone's own network",
+                )
+            )
+            continue
+        networks[zone] = network
     names = sorted(networks)
     for index, first in enumerate(names):
         for second in names[index + 1 :]:
-            if networks[first].overlaps(networks[second]):
+            if networks[first].version != networks[second].version:
+                problems.append(
+                    Problem(
+                        f"zones {first} and {second} mix IPv4 and IPv6",
+                        "give every zone a network of the same IP version",
+                    )
+                )
+            elif networks[first].overlaps(networks[second]):
                 problems.append(
                     Problem(
                         f"zones {first} and {second} overlap ({networks[first]}, "
@@ -261,6 +362,23 @@ def check_zones(
     networks, problems = _zone_networks(zones)
     known = ", ".join(sorted(networks))
     firewalls = set(_hosts_of(groups, "firewalls"))
+    holders: dict[str, list[str]] = {}
+    for host in room_hosts:
+        values = hostvars.get(host, {})
+        addresses = {str(values.get("ansible_host"))}
+        addresses |= {str(a) for a in (values.get("room_router_addresses") or {}).values()}
+        for held in addresses:
+            holders.setdefault(held, []).append(host)
+    for shared, names in sorted(holders.items()):
+        if len(names) > 1:
+            problems.append(
+                Problem(
+                    f"hosts {', '.join(sorted(names))} share the address {shared}",
+                    "give every host an address of its own",
+                )
+            )
+    problems += _check_breakglass_source(groups, hostvars, networks)
+    problems += _check_external(hostvars[room_hosts[0]], networks)
     for host in room_hosts:
         values = hostvars.get(host, {})
         zone = values.get("room_zone")
@@ -303,6 +421,120 @@ def check_zones(
     return problems
 
 
+def _check_breakglass_source(
+    groups: Mapping[str, Iterable[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    networks: Mapping[str, ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> list[Problem]:
+    mgmt = _hosts_of(groups, "mgmt")
+    if not mgmt:
+        return []
+    values = hostvars.get(mgmt[0], {})
+    source = values.get("room_breakglass_from")
+    zone = str(values.get("room_zone"))
+    if source is None or _templated(source) or zone not in networks:
+        return []
+    if not _address_in(source, networks[zone]):
+        return [
+            Problem(
+                f"room_breakglass_from is {source!r}, not one address in the mgmt zone "
+                f"({networks[zone]})",
+                "set room_breakglass_from to the address of the control node's console",
+            )
+        ]
+    return []
+
+
+def _check_external(
+    values: Mapping[str, Any],
+    networks: Mapping[str, ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> list[Problem]:
+    external = values.get("room_external_networks")
+    if external is None:
+        return []
+    if not isinstance(external, Mapping):
+        return [
+            Problem(
+                "room_external_networks is not a mapping of name to a list of networks",
+                f"write it as in {EXAMPLE}",
+            )
+        ]
+    problems = []
+    for name, listed in external.items():
+        if not isinstance(listed, list):
+            problems.append(
+                Problem(
+                    f"room_external_networks.{name} is not a list",
+                    f"write room_external_networks.{name} as a list of networks, or []",
+                )
+            )
+            continue
+        for item in listed:
+            try:
+                network = ipaddress.ip_network(str(item))
+            except ValueError:
+                problems.append(
+                    Problem(
+                        f"room_external_networks.{name} lists {item!r}, which is no network",
+                        "write each entry as a network, e.g. 203.0.113.128/27",
+                    )
+                )
+                continue
+            if network.prefixlen < SHORTEST_PREFIX[network.version]:
+                problems.append(
+                    Problem(
+                        f"room_external_networks.{name} lists {network}, which is far too wide",
+                        "list the outside service's own networks only",
+                    )
+                )
+            inside = [zone for zone, own in networks.items() if own.overlaps(network)]
+            if inside and network.version == next(iter(networks.values())).version:
+                problems.append(
+                    Problem(
+                        f"room_external_networks.{name} lists {network}, inside zone "
+                        f"{', '.join(inside)}",
+                        "external networks are outside the room; name room hosts by group",
+                    )
+                )
+    return problems
+
+
+def _firewall_overrides(
+    groups: Mapping[str, Iterable[str]], hostvars: Mapping[str, Mapping[str, Any]]
+) -> list[Problem]:
+    problems = []
+    firewalls = set(_hosts_of(groups, "firewalls"))
+    filtered = set(_hosts_of(groups, "databases")) | set(_hosts_of(groups, "backup"))
+    for host in _hosts_of(groups, "room"):
+        values = hostvars.get(host, {})
+        router = values.get("firewall_is_router")
+        if router is not None and not _templated(router) and bool(router) != (host in firewalls):
+            problems.append(
+                Problem(
+                    f"firewall_is_router is overridden on {host}",
+                    "remove it: only hosts of group firewalls route between zones",
+                )
+            )
+        outgoing = values.get("firewall_filter_output")
+        if host in filtered and outgoing is not None and not _templated(outgoing) and not outgoing:
+            problems.append(
+                Problem(
+                    f"firewall_filter_output is turned off on {host}",
+                    "remove it: the register and backup hosts always filter outgoing traffic",
+                )
+            )
+        extra = values.get("firewall_extra_input_rules") or []
+        if not isinstance(extra, list) or any(re.search(r"\baccept\b", str(r)) for r in extra):
+            problems.append(
+                Problem(
+                    f"firewall_extra_input_rules of {host} accepts traffic, or is not a list",
+                    "extra rules may only count or drop; allow a connection with a flow in "
+                    "policy.yml",
+                )
+            )
+    return problems
+
+
 def check_flows(
     groups: Mapping[str, Iterable[str]], hostvars: Mapping[str, Mapping[str, Any]]
 ) -> list[Problem]:
@@ -321,14 +553,31 @@ def check_flows(
         "host": set(hostvars),
         "external": set((values.get("room_external_networks") or {}).keys()),
     }
-    problems = []
+    problems = _firewall_overrides(groups, hostvars)
+    if not isinstance(services, Mapping) or not isinstance(flows, list):
+        return [
+            *problems,
+            Problem(
+                "room_services is not a mapping, or room_flows is not a list",
+                "write them as in group_vars/all/policy.yml of inventory/production.example",
+            ),
+        ]
     for service, ports in services.items():
-        for port in ports or []:
-            if not PORT.match(str(port)):
+        if not isinstance(ports, list):
+            problems.append(
+                Problem(
+                    f"service {service} has {ports!r} where a list of ports belongs",
+                    f'write it as a list, e.g. {service}: ["{ports}"]',
+                )
+            )
+            continue
+        for port in ports:
+            number = PORT.match(str(port))
+            if not number or not 1 <= int(number.group(1)) <= 65535:
                 problems.append(
                     Problem(
                         f"service {service} has port {port!r}",
-                        'write each port as NUMBER/tcp or NUMBER/udp, e.g. "5432/tcp"',
+                        'write each port as NUMBER/tcp or NUMBER/udp, 1 to 65535, e.g. "5432/tcp"',
                     )
                 )
     seen: set[str] = set()
@@ -340,12 +589,31 @@ def check_flows(
             continue
         if not name:
             problems.append(Problem(f"{label} has no name", "give every flow a unique name"))
+        elif not FLOW_NAME.match(str(name)):
+            problems.append(
+                Problem(
+                    f"{label!r} is not a plain name",
+                    "name flows with lower-case letters, digits and hyphens only",
+                )
+            )
         elif name in seen:
             problems.append(Problem(f"{label} is defined twice", "give every flow a unique name"))
         seen.add(str(name))
+        broken = False
         for key in ("from", "to", "services"):
             if not flow.get(key):
                 problems.append(Problem(f"{label} has no {key!r}", f"list the flow's {key}"))
+                broken = True
+            elif not isinstance(flow.get(key), list):
+                problems.append(
+                    Problem(
+                        f"{label} has {flow.get(key)!r} in {key!r}, where a list belongs",
+                        f"write {key} as a list, e.g. {key}: [{flow.get(key)}]",
+                    )
+                )
+                broken = True
+        if broken:
+            continue
         for key in ("from", "to"):
             for endpoint in flow.get(key) or []:
                 kind, _, target = str(endpoint).partition(":")
@@ -408,21 +676,30 @@ def _walk(data: Any, path: str = "") -> Iterable[tuple[str, Any]]:
         yield path, data
 
 
+PLAIN_ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*[:=]\s*\S", re.M)
+
+
+def _secret_path(key: str) -> str | None:
+    """The secret-named part of a dotted variable path, if any part is one."""
+    for part in key.replace("[", ".").split("."):
+        if SECRET_NAME.search(part):
+            return part
+    return None
+
+
 def scan_secrets(inventory: Path) -> list[Problem]:
-    """Secrets in an inventory are encrypted: whole vault files or inline !vault values."""
+    """Secrets in an inventory are encrypted: whole vault files or inline !vault values.
+
+    Every file below the inventory is read (Ansible loads YAML, JSON and INI files there).
+    """
     problems = []
-    files = sorted(
-        path
-        for pattern in ("*.yml", "*.yaml", "group_vars/**/*", "host_vars/**/*")
-        for path in inventory.glob(pattern)
-        if path.is_file()
-    )
+    files = sorted(path for path in inventory.rglob("*") if path.is_file())
     for path in files:
         text = path.read_text(errors="replace")
         relative = path.relative_to(inventory)
-        if text.lstrip().startswith("$ANSIBLE_VAULT"):
+        if text.lstrip().startswith("$ANSIBLE_VAULT") or path.suffix in (".md", ".txt"):
             continue
-        if PRIVATE_KEY.search(text):
+        if PRIVATE_KEY.search(text.replace("\\x20", " ")):
             problems.append(
                 Problem(
                     f"{relative} holds a private key in plain text",
@@ -434,13 +711,26 @@ def scan_secrets(inventory: Path) -> list[Problem]:
         try:
             data = yaml.load(text, Loader=_VaultTagLoader)  # noqa: S506 - SafeLoader subclass
         except yaml.YAMLError as error:
-            problems.append(
-                Problem(f"{relative} is not valid YAML: {error}", f"correct {relative}")
-            )
+            if path.suffix in (".yml", ".yaml", ".json"):
+                problems.append(
+                    Problem(f"{relative} is not valid YAML: {error}", f"correct {relative}")
+                )
+                continue
+            data = None
+        if not isinstance(data, Mapping | list):
+            # An INI inventory or other text: look for NAME=value or NAME: value lines.
+            for match in PLAIN_ASSIGNMENT.finditer(text):
+                if SECRET_NAME.search(match.group(1)):
+                    problems.append(
+                        Problem(
+                            f"{relative}: {match.group(1)} is a secret in plain text",
+                            "move it into an ansible-vault encrypted vault.yml",
+                        )
+                    )
             continue
         for key, value in _walk(data):
-            leaf = key.rsplit(".", 1)[-1]
-            if not SECRET_NAME.search(leaf) or isinstance(value, Encrypted):
+            leaf = _secret_path(key)
+            if leaf is None or isinstance(value, Encrypted):
                 continue
             plain_value = isinstance(value, str | int | float) and not isinstance(value, bool)
             if plain_value and str(value) and not _templated(value):

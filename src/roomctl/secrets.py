@@ -67,11 +67,30 @@ def _new_ca(common_name: str) -> tuple[str, str]:
     return key_pem, cert_pem
 
 
+MINIMUM_PASSWORD = 16
+
+
+def read_password(password_file: Path) -> bytes:
+    """The vault password in a plain file, refusing what would protect nothing or mislead."""
+    if os.access(password_file, os.X_OK):
+        raise ValueError(
+            f"{password_file} is executable; Ansible would run it as a script, roomctl reads "
+            "it. Write the password into a plain file (chmod 600) instead"
+        )
+    password = password_file.read_bytes().strip()
+    if len(password) < MINIMUM_PASSWORD:
+        raise ValueError(
+            f"the vault password in {password_file} has {len(password)} characters; use at "
+            f"least {MINIMUM_PASSWORD} (e.g. openssl rand -base64 32 > {password_file})"
+        )
+    return password
+
+
 def encrypt(plaintext: str, password_file: Path) -> str:
     """Encrypt text with ansible-vault, using the password in password_file."""
     from ansible.parsing.vault import VaultLib, VaultSecret
 
-    secret = VaultSecret(password_file.read_bytes().strip())
+    secret = VaultSecret(read_password(password_file))
     vault = VaultLib([("default", secret)])
     return str(vault.encrypt(plaintext.encode(), secret).decode())
 
@@ -80,14 +99,14 @@ def decrypt(ciphertext: str, password_file: Path) -> str:
     """Decrypt an ansible-vault file's text."""
     from ansible.parsing.vault import VaultLib, VaultSecret
 
-    secret = VaultSecret(password_file.read_bytes().strip())
+    secret = VaultSecret(read_password(password_file))
     return str(VaultLib([("default", secret)]).decrypt(ciphertext.encode()).decode())
 
 
 def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
     """Write a new encrypted vault for an inventory: the room CA. Refuses to overwrite one."""
     path = inventory / VAULT_FILE
-    if path.exists():
+    if path.exists() or path.is_symlink():
         raise FileExistsError(
             f"{path} exists already; edit it with `ansible-vault edit {path}` instead."
         )
@@ -98,8 +117,12 @@ def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
         sort_keys=True,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(encrypt("---\n" + content, password_file))
-    os.chmod(path, 0o600)
+    ciphertext = encrypt("---\n" + content, password_file)
+    partial = path.with_suffix(".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(ciphertext)
+    partial.rename(path)
     return path
 
 

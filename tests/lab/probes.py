@@ -60,19 +60,19 @@ def transport_from(room: room_mod.Room, source: str, target: str) -> Iterator[pa
         assert jump_transport is not None
         if source == "mgmt1":
             channel = jump_transport.open_channel(
-                "direct-tcpip", (target_address, 22), ("127.0.0.1", 0)
+                "direct-tcpip", (target_address, 22), ("127.0.0.1", 0), timeout=15
             )
             with _started(channel) as transport:
                 yield transport
             return
         hop = jump_transport.open_channel(
-            "direct-tcpip", (room.host(source).address, 22), ("127.0.0.1", 0)
+            "direct-tcpip", (room.host(source).address, 22), ("127.0.0.1", 0), timeout=15
         )
         with admin_client(room.host(source).address, sock=hop) as middle:
             middle_transport = middle.get_transport()
             assert middle_transport is not None
             channel = middle_transport.open_channel(
-                "direct-tcpip", (target_address, 22), ("127.0.0.1", 0)
+                "direct-tcpip", (target_address, 22), ("127.0.0.1", 0), timeout=15
             )
             with _started(channel) as transport:
                 yield transport

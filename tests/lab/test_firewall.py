@@ -189,7 +189,7 @@ def test_a_dropped_connection_is_logged_and_reaches_mgmt1(
 
 
 def _live_ruleset(host: Callable[[str], Any], name: str) -> str:
-    return str(host(name).run_expect([0], "nft list ruleset").stdout)
+    return str(host(name).run_expect([0], "nft --stateless list ruleset").stdout)
 
 
 @pytest.mark.destructive
@@ -227,7 +227,7 @@ def test_a_lockout_is_rolled_back_and_ssh_works_again(
 ) -> None:
     assert not locked_out_then_restored.ok, "a ruleset that locks the control node out was kept"
     live = _live_ruleset(host, "app1")
-    assert f"ip saddr {room.host('mgmt1').address} tcp dport 22 counter" not in live
+    assert f"ip saddr {room.host('mgmt1').address} tcp dport 22 counter drop" not in live
     fresh = subprocess.run(
         [
             "ssh",

@@ -138,7 +138,92 @@ def _with_placeholder_admin_key(inventory: Path) -> None:
     _edit(inventory / "group_vars" / "all" / "room.yml", change)
 
 
+def _with_setting(name: str, value: Any) -> Breaker:
+    def breaker(inventory: Path) -> None:
+        _edit(inventory / SETTINGS, lambda data: data.update({name: value}))
+
+    return breaker
+
+
+def _with_databases_outside_room(inventory: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        databases = _group(data, "room")["children"].pop("databases")
+        data["all"]["children"]["databases"] = databases
+        for name in ("db1", "db2"):
+            _group(data, "ups_powered")["hosts"].pop(name)
+
+    _edit(inventory / HOSTS, change)
+
+
 BROKEN = [
+    pytest.param(
+        _with_flow(
+            name='x"; counter accept comment "y',
+            **{"from": ["zone:office"]},
+            to=["group:app_servers"],
+            services=["https"],
+        ),
+        "is not a plain name",
+        "name flows with lower-case letters, digits and hyphens only",
+        id="flow-name-injection",
+    ),
+    pytest.param(
+        _with_databases_outside_room,
+        "group databases has hosts outside group room (db1, db2)",
+        "keep databases under room's children in hosts.yml",
+        id="group-outside-room",
+    ),
+    pytest.param(
+        _with_setting(
+            "room_external_networks",
+            {"package_mirrors": ["0.0.0.0/0"], "oncall_relay": [], "time_sources": []},
+        ),
+        "room_external_networks.package_mirrors lists 0.0.0.0/0, which is far too wide",
+        "list the outside service's own networks only",
+        id="external-everything",
+    ),
+    pytest.param(
+        _with_file("host_vars/fw1.yml", lambda: "room_flows: []\n"),
+        "room_flows is not the same on every host",
+        "set room_flows once, in group_vars/all",
+        id="room-wide-setting-overridden",
+    ),
+    pytest.param(
+        _with_file("host_vars/db1.yml", lambda: "firewall_extra_input_rules: ['counter accept']\n"),
+        "firewall_extra_input_rules of db1 accepts traffic",
+        "extra rules may only count or drop",
+        id="extra-rule-accepts",
+    ),
+    pytest.param(
+        _with_file("host_vars/db2.yml", lambda: "firewall_filter_output: false\n"),
+        "firewall_filter_output is turned off on db2",
+        "the register and backup hosts always filter outgoing traffic",
+        id="egress-filter-off",
+    ),
+    pytest.param(
+        _with_setting("room_breakglass_from", "198.51.100.20"),
+        "room_breakglass_from is '198.51.100.20', not one address in the mgmt zone",
+        "set room_breakglass_from to the address of the control node's console",
+        id="breakglass-from-outside-mgmt",
+    ),
+    pytest.param(
+        _with_host_vars("db2", ansible_host="198.51.100.11"),
+        "hosts db1, db2 share the address 198.51.100.11",
+        "give every host an address of its own",
+        id="shared-address",
+    ),
+    pytest.param(
+        _with_file("group_vars/all/extra.ini", lambda: "db_pass=hunter2\n"),
+        "extra.ini: db_pass is a secret in plain text",
+        "move it into an ansible-vault encrypted vault.yml",
+        id="secret-in-ini",
+    ),
+    pytest.param(
+        _with_file("group_vars/all/nested.yml", lambda: "db_credentials:\n  admin: hunter2\n"),
+        "db_credentials.admin is a secret in plain text",
+        "encrypt it",
+        id="nested-secret",
+    ),
     pytest.param(
         _with_placeholder_admin_key,
         "room_admins (ops) ssh_keys is not an SSH public key",
