@@ -97,31 +97,30 @@ class Policy:
     def _members(self, side: str, flow: Mapping[str, Any]) -> set[str]:
         return {host for endpoint in flow[side] for host in self.hosts(str(endpoint))}
 
-    def input_rules(self, host: str) -> list[Rule]:
-        """What the host accepts as a destination."""
+    def _host_rules(self, host: str, own_side: str) -> list[Rule]:
+        """Rules of the flows that name host on own_side ("to" or "from")."""
+        far_side = "from" if own_side == "to" else "to"
         rules = []
         for flow in self.flows:
-            if host not in self._members("to", flow):
+            if host not in self._members(own_side, flow):
                 continue
-            sources = tuple(self._resolved("from", flow))
-            if not sources:
+            addresses = tuple(self._resolved(far_side, flow))
+            if not addresses:
                 continue
             for protocol, ports in self.ports(flow["services"]).items():
-                rules.append(Rule(str(flow["name"]), protocol, ports, sources=sources))
+                if far_side == "from":
+                    rules.append(Rule(str(flow["name"]), protocol, ports, sources=addresses))
+                else:
+                    rules.append(Rule(str(flow["name"]), protocol, ports, destinations=addresses))
         return rules
+
+    def input_rules(self, host: str) -> list[Rule]:
+        """What the host accepts as a destination."""
+        return self._host_rules(host, "to")
 
     def output_rules(self, host: str) -> list[Rule]:
         """What the host may start as a source."""
-        rules = []
-        for flow in self.flows:
-            if host not in self._members("from", flow):
-                continue
-            destinations = tuple(self._resolved("to", flow))
-            if not destinations:
-                continue
-            for protocol, ports in self.ports(flow["services"]).items():
-                rules.append(Rule(str(flow["name"]), protocol, ports, destinations=destinations))
-        return rules
+        return self._host_rules(host, "from")
 
     def forward_rules(self) -> list[Rule]:
         """What the firewall host forwards between zones (and out of the room)."""
