@@ -49,7 +49,7 @@ def _converge(profile: str, quiet: bool = True) -> tuple[float, int]:
 
 def cold(progress: Callable[[str], None]) -> list[Figure]:
     """Bare lab (no image, no hosts, no keys) to converged room: lab up, then converge."""
-    missing = lab_mod._missing_packages(lab_mod.MACHINE_PACKAGES)
+    missing = lab_mod.missing_packages(lab_mod.MACHINE_PACKAGES)
     progress("taking the lab down and purging its image and state")
     lab_mod.down(progress, purge=True)
     started = time.monotonic()

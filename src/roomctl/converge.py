@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -167,9 +166,8 @@ def _run(
 
 def services(inventory: Path, env: dict[str, str], hosts: list[str]) -> dict[str, dict[str, str]]:
     """The state of the watched services on each host, in one SSH round per host."""
-    script = " ".join(f"{name}" for name in WATCHED_SERVICES)
     args = (
-        "for unit in " + script + "; do "
+        f"for unit in {' '.join(WATCHED_SERVICES)}; do "
         'printf "%s=%s\\n" "$unit" "$(systemctl is-active "$unit" 2>/dev/null)"; done'
     )
     _, _, events = _run(
@@ -291,8 +289,3 @@ def write_json(result: Result, path: Path) -> None:
         "services": result.services,
     }
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
-
-
-def ansible_available() -> bool:
-    """Whether the controller's Ansible is installed (the project's virtual environment)."""
-    return shutil.which("ansible-playbook") is not None

@@ -102,7 +102,8 @@ def network(zone: str) -> str:
 # The machine -------------------------------------------------------------------------------
 
 
-def _missing_packages(packages: Iterable[str]) -> list[str]:
+def missing_packages(packages: Iterable[str]) -> list[str]:
+    """The Debian packages of a list that are not installed on this machine."""
     missing = []
     for package in packages:
         status = run(["dpkg-query", "-W", "-f=${Status}", package], check=False).stdout
@@ -115,7 +116,7 @@ def prepare_machine(progress: Progress = _quiet) -> None:
     """Install and configure what the lab needs on this machine; a no-op when it is in place."""
     if os.geteuid() != 0:
         raise CommandError("The lab runs rootful podman: run roomctl lab as root (sudo).")
-    missing = _missing_packages(MACHINE_PACKAGES)
+    missing = missing_packages(MACHINE_PACKAGES)
     if missing:
         progress(f"installing {' '.join(missing)} from Debian")
         env_prefix = ["env", "DEBIAN_FRONTEND=noninteractive"]
