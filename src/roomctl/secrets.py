@@ -136,6 +136,14 @@ def ensure_lab_vault(inventory: Path, password_file: Path, progress: Callable[[s
         password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.touch(mode=0o600)
         password_file.write_text(random_source.token_urlsafe(32) + "\n")
+    if vault.exists():
+        try:
+            decrypt(vault.read_text(), password_file)
+        except Exception:  # Ansible's vault raises its own error types
+            # Another checkout sharing this state directory made a new lab password: the lab's
+            # vault holds only the lab's own generated CA, so it is made anew.
+            progress(f"{vault} does not open with the lab's password: making a new lab vault")
+            vault.unlink()
     if not vault.exists():
         progress("making the lab's vault (room CA)")
         init_vault(inventory, password_file, "Lab")
