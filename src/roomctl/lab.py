@@ -333,20 +333,36 @@ def _create_host(host: room_mod.Host) -> None:
 
 
 def _container_state(name: str) -> tuple[str, str]:
+    """A container's state as podman records it, and the spec it was made from.
+
+    Podman keeps its record of running containers under /run, which is on disk here. When this
+    machine's processes are killed (a stopped session, a power cut) the record outlives the
+    container's processes: podman goes on saying "running" and refuses to start or exec. Such a
+    container is reported as "stale".
+    """
     result = run(
         [
             "podman",
             "inspect",
             "--format",
-            f'{{{{.State.Status}}}}|{{{{index .Config.Labels "{LABEL}.spec"}}}}',
+            f'{{{{.State.Status}}}}|{{{{.State.Pid}}}}|{{{{index .Config.Labels "{LABEL}.spec"}}}}',
             name,
         ],
         check=False,
     )
     if result.returncode != 0:
         return "absent", ""
-    status, _, spec = result.stdout.strip().partition("|")
+    status, pid, spec = result.stdout.strip().split("|", 2)
+    if status in ("running", "stopping", "paused") and not _alive(name, pid):
+        return "stale", spec
     return status, spec
+
+
+def _alive(name: str, pid: str) -> bool:
+    """Whether a container podman calls running still has its processes."""
+    if not pid.isdigit() or pid == "0" or not Path(f"/proc/{pid}").exists():
+        return False
+    return run(["podman", "exec", name, "true"], check=False, timeout=30).returncode == 0
 
 
 def exec_in(host: str, argv: list[str], **kwargs: object) -> str:
@@ -364,8 +380,27 @@ def _wait_for_systemd(name: str, timeout: float = 60) -> str:
         state = result.stdout.strip() or "unknown"
         if state in ("running", "degraded"):
             return state
+        status, _ = _container_state(container(name))
+        if status not in ("running", "created", "initialized"):
+            raise CommandError(_why_stopped(name, status))
         time.sleep(0.3)
     return state
+
+
+def _why_stopped(name: str, status: str) -> str:
+    """An error for a lab host whose container stopped while it booted, with its last words."""
+    detail = run(
+        ["podman", "inspect", "--format", "exit {{.State.ExitCode}} {{.State.Error}}",
+         container(name)],
+        check=False,
+    ).stdout.strip()
+    logs = run(["podman", "logs", "--tail", "25", container(name)], check=False)
+    last = (logs.stdout + logs.stderr).strip() or "(no output)"
+    return (
+        f"lab host {name} stopped while it booted (container {container(name)}: {status},"
+        f" {detail}). Its last output:\n{last}\n"
+        "`roomctl lab down` then `roomctl lab up` makes every host anew."
+    )
 
 
 def _cable(room: room_mod.Room, host: room_mod.Host) -> None:
@@ -395,7 +430,14 @@ def _ensure_hosts(room: room_mod.Room, progress: Progress) -> dict[str, str]:
     for host in lab_hosts(room):
         name = container(host.name)
         status, spec = _container_state(name)
-        if status != "absent" and spec != _host_spec(host):
+        if status == "stale":
+            progress(
+                f"{host.name}: podman records it running but its processes are gone"
+                " (this machine was stopped or its processes killed): making it anew"
+            )
+            run(["podman", "rm", "-f", "-t", "0", name])
+            status = "absent"
+        elif status != "absent" and spec != _host_spec(host):
             progress(f"{host.name}: its container is out of date, making it anew")
             run(["podman", "rm", "-f", "-t", "5", name])
             status = "absent"
