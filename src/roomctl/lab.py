@@ -390,8 +390,13 @@ def _wait_for_systemd(name: str, timeout: float = 60) -> str:
 def _why_stopped(name: str, status: str) -> str:
     """An error for a lab host whose container stopped while it booted, with its last words."""
     detail = run(
-        ["podman", "inspect", "--format", "exit {{.State.ExitCode}} {{.State.Error}}",
-         container(name)],
+        [
+            "podman",
+            "inspect",
+            "--format",
+            "exit {{.State.ExitCode}} {{.State.Error}}",
+            container(name),
+        ],
         check=False,
     ).stdout.strip()
     logs = run(["podman", "logs", "--tail", "25", container(name)], check=False)
