@@ -17,9 +17,20 @@ def roomctl_firewall_rules(hostvars: Any, groups: Any, host: str) -> dict[str, A
     }
 
 
+def roomctl_flow_sources(hostvars: Any, groups: Any, host: str, flow: str) -> list[str]:
+    """The addresses the named flow lets reach host (for rules outside the firewall: pg_hba)."""
+    from roomctl.flows import Policy
+
+    policy = Policy({name: list(members) for name, members in groups.items()}, hostvars)
+    return policy.flow_sources(flow, host)
+
+
 class FilterModule:
     """The roomctl filters."""
 
     def filters(self) -> dict[str, Any]:
         """Name each filter."""
-        return {"roomctl_firewall_rules": roomctl_firewall_rules}
+        return {
+            "roomctl_firewall_rules": roomctl_firewall_rules,
+            "roomctl_flow_sources": roomctl_flow_sources,
+        }

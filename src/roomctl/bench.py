@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from roomctl import converge as converge_mod
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
+from roomctl.register import Register
 
 PROFILE_MEANING = {
     "tuned": "product settings: pipelining, kept-open SSH, 12 forks, no fact gathering, mitogen",
@@ -81,3 +82,106 @@ def warm(runs: int, profiles: list[str], progress: Callable[[str], None]) -> lis
         Figure(f"warm: {profile}", values, PROFILE_MEANING[profile])
         for profile, values in seconds.items()
     ]
+
+
+# The register ----------------------------------------------------------------------------
+
+
+@dataclass
+class RegisterFigure:
+    """Write throughput and replication lag of one commit mode."""
+
+    mode: str
+    tps: float
+    latency_ms: float
+    lag_median_ms: float
+    lag_max_ms: float
+    lag_max_bytes: int
+    samples: int
+
+
+def _pgbench_figures(output: str) -> tuple[float, float]:
+    tps = latency = 0.0
+    for line in output.splitlines():
+        if line.startswith("tps = "):
+            tps = float(line.split()[2])
+        elif line.startswith("latency average = "):
+            latency = float(line.split()[3])
+    return tps, latency
+
+
+LAG_QUERY = (
+    "select coalesce(extract(epoch from replay_lag) * 1000, 0),"
+    " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
+    " from pg_stat_replication where application_name = '{standby}'"
+)
+
+
+def register(
+    reg: Register,
+    seconds: int,
+    clients: int,
+    scale: int,
+    progress: Callable[[str], None],
+) -> list[RegisterFigure]:
+    """pgbench writes on the primary, synchronous then asynchronous, sampling the standby's lag.
+
+    Runs on the primary over its local socket, in a scratch database dropped afterwards, so the
+    figures are of commits and replication, not of the network from app1.
+    """
+    statuses = reg.status()
+    primary = reg.primary(statuses)
+    if primary is None:
+        raise RuntimeError("no host runs as primary")
+    standby = next(
+        (r["name"] for r in statuses[primary].get("replicas", []) if r["state"] == "streaming"),
+        None,
+    )
+    if standby is None:
+        raise RuntimeError(f"no standby streams from {primary}")
+    as_postgres = "runuser -u postgres --"
+    progress(f"making a scratch database on {primary} (pgbench scale {scale})")
+    reg.run(primary, f"{as_postgres} dropdb --if-exists roomctl_bench")
+    reg.run(primary, f"{as_postgres} createdb roomctl_bench")
+    init = reg.run(primary, f"{as_postgres} pgbench -i -q -s {scale} roomctl_bench", timeout=600)
+    if init.exited != 0:
+        raise RuntimeError(f"pgbench -i failed: {init.stderr}")
+    figures = []
+    try:
+        for mode, commit in (("synchronous", "on"), ("asynchronous", "local")):
+            progress(f"{mode} commits: {clients} clients for {seconds} s, lag sampled on {primary}")
+            bench = reg.connection(primary).run(
+                f"sudo -n env PGOPTIONS='-c synchronous_commit={commit}'"
+                f" runuser -u postgres -- pgbench -N -c {clients} -j {min(clients, 2)}"
+                f" -T {seconds} roomctl_bench",
+                hide=True,
+                warn=True,
+                asynchronous=True,
+            )
+            lags: list[float] = []
+            lag_bytes: list[int] = []
+            deadline = time.monotonic() + seconds
+            query = LAG_QUERY.format(standby=standby)
+            while time.monotonic() < deadline:
+                out = reg.run(primary, f'{as_postgres} psql -XAtq -c "{query}"').stdout.strip()
+                if out:
+                    millis, behind = out.split("|")
+                    lags.append(float(millis))
+                    lag_bytes.append(int(behind))
+                time.sleep(0.5)
+            result = bench.join()
+            tps, latency = _pgbench_figures(result.stdout)
+            figures.append(
+                RegisterFigure(
+                    mode,
+                    tps,
+                    latency,
+                    statistics.median(lags) if lags else 0.0,
+                    max(lags, default=0.0),
+                    max(lag_bytes, default=0),
+                    len(lags),
+                )
+            )
+    finally:
+        reg.run(primary, f"{as_postgres} dropdb --if-exists roomctl_bench")
+    return figures

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.text import Text
 
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
+
+if TYPE_CHECKING:
+    from roomctl import register as register_mod
 from roomctl.shell import CommandError
 
 # Text from inventories and paths is printed as it is (no markup), and never wrapped, so that a
@@ -245,7 +249,173 @@ def bench_converge(cold: bool, runs: int, profiles: tuple[str, ...]) -> None:
     console.print(table)
 
 
+@bench.command("register")
+@click.option("--seconds", default=20, show_default=True, help="Length of each write run.")
+@click.option("--clients", default=4, show_default=True, help="pgbench client connections.")
+@click.option("--scale", default=10, show_default=True, help="pgbench scale of the scratch data.")
+def bench_register(seconds: int, clients: int, scale: int) -> None:
+    """Write throughput with synchronous and asynchronous commits, and the standby's lag."""
+    from roomctl import bench as bench_mod
+    from roomctl import register
+
+    room = room_mod.load(room_mod.LAB_INVENTORY)
+    reg = register.Register(room, lab_mod.STATE_DIR / "ssh_config", progress=_progress)
+    try:
+        figures = bench_mod.register(reg, seconds, clients, scale, _progress)
+    except (RuntimeError, register.RunbookError) as error:
+        _fail(str(error))
+    finally:
+        reg.close()
+    table = Table(
+        title=f"Register benchmark (pgbench -N, {clients} clients, {seconds} s each, scale"
+        f" {scale}), {time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    for column in (
+        "commits",
+        "tps",
+        "latency ms",
+        "lag median ms",
+        "lag max ms",
+        "lag max bytes",
+        "samples",
+    ):
+        table.add_column(column)
+    for f in figures:
+        table.add_row(
+            f.mode,
+            f"{f.tps:.0f}",
+            f"{f.latency_ms:.2f}",
+            f"{f.lag_median_ms:.1f}",
+            f"{f.lag_max_ms:.1f}",
+            str(f.lag_max_bytes),
+            str(f.samples),
+        )
+    console.print(table)
+
+
 # inventory and vault -----------------------------------------------------------------------
+
+
+# the voter register ------------------------------------------------------------------------
+
+
+@main.group()
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=room_mod.LAB_INVENTORY,
+    show_default="inventory/lab",
+    help="The room's inventory directory.",
+)
+@click.option(
+    "--ssh-config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="SSH config that reaches the room's hosts (the lab's is found on its own).",
+)
+@click.pass_context
+def db(ctx: click.Context, inventory: Path, ssh_config: Path | None) -> None:
+    """Runbooks of the voter register: status, switchover, failover, rejoin, sync, async."""
+    from roomctl import register
+
+    if ssh_config is None:
+        if inventory.resolve() == room_mod.LAB_INVENTORY.resolve():
+            ssh_config = lab_mod.STATE_DIR / "ssh_config"
+        else:
+            ssh_config = Path.home() / ".ssh" / "config"
+    room = room_mod.load(inventory)
+    ctx.obj = register.Register(room, ssh_config, progress=_progress)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _print_report(title: str, report: register_mod.Report) -> None:
+    console.print(Text(title, style="bold"))
+    for step in report.steps:
+        console.print(f"  - {step}")
+    for name, value in report.figures.items():
+        console.print(f"  {name.replace('_', ' ')}: {value:.2f}")
+
+
+def _runbook(ctx: click.Context, title: str, action: str, *args: object) -> None:
+    from roomctl.register import RunbookError
+
+    try:
+        report = getattr(ctx.obj, action)(*args)
+    except RunbookError as error:
+        _fail(str(error))
+    _print_report(title, report)
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
+@click.pass_context
+def db_status(ctx: click.Context, as_json: bool) -> None:
+    """Each database host's part in the register, and the recorded primary."""
+    import json
+
+    statuses = ctx.obj.status()
+    record = ctx.obj.record()
+    if as_json:
+        console.print_json(json.dumps({"record": record, "hosts": statuses}))
+        return
+    table = Table("host", "role", "timeline", "follows", "replicas", "synchronous")
+    for name, status in statuses.items():
+        replicas = ", ".join(
+            f"{r['name']} {r['state']}/{r['sync_state']} lag {r['replay_lag_s']:.3f}s"
+            for r in status.get("replicas", [])
+        )
+        table.add_row(
+            name,
+            str(status.get("role")),
+            str(status.get("timeline", "")),
+            str(status.get("following") or ""),
+            replicas,
+            str(status.get("synchronous_standby_names", "")),
+        )
+    console.print(table)
+    console.print(
+        f"recorded primary: {record.get('primary', 'none')} "
+        f"({record.get('event', '')}, {record.get('at', '')})"
+    )
+
+
+@db.command("switchover")
+@click.option("--to", "target", help="The standby to promote (the first streaming one if unset).")
+@click.pass_context
+def db_switchover(ctx: click.Context, target: str | None) -> None:
+    """Hand the primary's role to a standby, losing no committed row."""
+    _runbook(ctx, "switchover", "switchover", target)
+
+
+@db.command("failover")
+@click.option("--to", "target", help="The standby to promote (the first running one if unset).")
+@click.option("--force", is_flag=True, help="Even if the primary still answers: fence it.")
+@click.pass_context
+def db_failover(ctx: click.Context, target: str | None, force: bool) -> None:
+    """Promote a standby when the primary is dead, and fence the old primary."""
+    _runbook(ctx, "failover", "failover", target, force)
+
+
+@db.command("rejoin")
+@click.argument("host")
+@click.pass_context
+def db_rejoin(ctx: click.Context, host: str) -> None:
+    """Bring a fenced old primary back as a standby of the current primary (pg_rewind)."""
+    _runbook(ctx, f"rejoin {host}", "rejoin", host)
+
+
+@db.command("async")
+@click.pass_context
+def db_async(ctx: click.Context) -> None:
+    """Stop waiting for a standby on each commit (when the standby is lost); logged."""
+    _runbook(ctx, "asynchronous", "set_sync", False)
+
+
+@db.command("sync")
+@click.pass_context
+def db_sync(ctx: click.Context) -> None:
+    """Wait for a standby on every commit again, once one streams."""
+    _runbook(ctx, "synchronous", "set_sync", True)
 
 
 @main.command("check-inventory")
@@ -282,13 +452,24 @@ def check_inventory(inventory: Path, vault_password_file: Path | None) -> None:
     callback=lambda _ctx, _param, value: _short_name(value),
     help="Name shown in the room CA's certificate (at most 50 characters).",
 )
-def vault_init(inventory: Path, vault_password_file: Path, room_name: str) -> None:
-    """Create an inventory's encrypted vault with a new room certificate authority."""
+@click.option(
+    "--add-missing",
+    is_flag=True,
+    help="Keep the existing vault and add only the generated secrets it lacks.",
+)
+def vault_init(
+    inventory: Path, vault_password_file: Path, room_name: str, add_missing: bool
+) -> None:
+    """Create an inventory's encrypted vault: a new room CA and the database passwords."""
     from roomctl import secrets
 
     try:
+        if add_missing:
+            added = secrets.add_missing(inventory, vault_password_file)
+            console.print(f"added {', '.join(added)}" if added else "the vault lacks nothing")
+            return
         path = secrets.init_vault(inventory, vault_password_file, room_name)
-    except (FileExistsError, ValueError) as error:
+    except (FileExistsError, ValueError, FileNotFoundError) as error:
         _fail(str(error))
     console.print(f"wrote {path} (encrypted)")
 

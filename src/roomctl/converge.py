@@ -38,6 +38,7 @@ WATCHED_SERVICES = {
     "systemd-journal-remote.socket": "log-collector",
     "apt-cacher-ng": "package-proxy",
     "roomctl-integrity-check.timer": "integrity",
+    "postgresql@15-main": "register",
 }
 
 

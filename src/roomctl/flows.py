@@ -122,6 +122,15 @@ class Policy:
         """What the host may start as a source."""
         return self._host_rules(host, "from")
 
+    def flow_sources(self, flow_name: str, host: str) -> list[str]:
+        """The addresses a named flow lets reach host; none if host is not a destination of it."""
+        for flow in self.flows:
+            if flow["name"] == flow_name:
+                if host not in self._members("to", flow):
+                    return []
+                return self._resolved("from", flow)
+        raise KeyError(f"no flow named {flow_name!r} in room_flows")
+
     def forward_rules(self) -> list[Rule]:
         """What the firewall host forwards between zones (and out of the room)."""
         rules = []

@@ -56,7 +56,7 @@ CHOICES = {
     "room_time_mode": ("discipline", "measure"),
     "room_package_route": ("direct", "through_firewall"),
 }
-VAULT_SETTINGS = ("vault_room_ca_key", "vault_room_ca_cert")
+VAULT_SETTINGS = ("vault_room_ca_key", "vault_room_ca_cert", "vault_postgresql_passwords")
 SECRET_NAME = re.compile(
     r"(^vault_|pass(word|wd|phrase)?$|^pass_|_pass_|pwd$|secret|token|credential|api_?key"
     r"|^psk$|_psk$|pgpass|private_key|_key_pem$|^room_ca_key$)",
@@ -173,8 +173,9 @@ def check_settings(hostvars: Mapping[str, Mapping[str, Any]], hosts: list[str]) 
         if lacking:
             problems.append(
                 Problem(
-                    f"{name} is not set (the room CA, kept in the vault)",
-                    "create the vault: roomctl vault-init INVENTORY --vault-password-file FILE",
+                    f"{name} is not set (generated secrets are kept in the vault)",
+                    "create the vault, or add what it lacks: roomctl vault-init INVENTORY"
+                    " --vault-password-file FILE [--add-missing]",
                 )
             )
     for name in ROOM_WIDE:

@@ -103,19 +103,33 @@ def decrypt(ciphertext: str, password_file: Path) -> str:
     return str(VaultLib([("default", secret)]).decrypt(ciphertext.encode()).decode())
 
 
-def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
-    """Write a new encrypted vault for an inventory: the room CA. Refuses to overwrite one."""
-    path = inventory / VAULT_FILE
-    if path.exists() or path.is_symlink():
-        raise FileExistsError(
-            f"{path} exists already; edit it with `ansible-vault edit {path}` instead."
-        )
-    key_pem, cert_pem = _new_ca(f"{room_name} room CA")
-    content = yaml.safe_dump(
-        {"vault_room_ca_key": key_pem, "vault_room_ca_cert": cert_pem},
-        default_style="|",
-        sort_keys=True,
-    )
+# The register's login roles, each with a password the vault makes (roles/postgresql/vars).
+DATABASE_ROLES = (
+    "register_migrate",
+    "register_app",
+    "register_read",
+    "roomctl_replica",
+    "roomctl_backup",
+)
+
+
+def _new_password() -> str:
+    return random_source.token_urlsafe(24)
+
+
+def _generated(existing: dict[str, object]) -> dict[str, object]:
+    """Secrets the vault must hold that are missing from existing, newly made."""
+    added: dict[str, object] = {}
+    passwords = dict(existing.get("vault_postgresql_passwords") or {})  # type: ignore[call-overload]
+    missing = [role for role in DATABASE_ROLES if role not in passwords]
+    if missing:
+        passwords.update({role: _new_password() for role in missing})
+        added["vault_postgresql_passwords"] = passwords
+    return added
+
+
+def _write_vault(path: Path, data: dict[str, object], password_file: Path) -> None:
+    content = yaml.safe_dump(data, sort_keys=True, width=120)
     path.parent.mkdir(parents=True, exist_ok=True)
     ciphertext = encrypt("---\n" + content, password_file)
     partial = path.with_suffix(".partial")
@@ -123,7 +137,32 @@ def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(ciphertext)
     partial.rename(path)
+
+
+def init_vault(inventory: Path, password_file: Path, room_name: str) -> Path:
+    """Write a new encrypted vault for an inventory: the room CA and the database passwords."""
+    path = inventory / VAULT_FILE
+    if path.exists() or path.is_symlink():
+        raise FileExistsError(
+            f"{path} exists already; add what it lacks with `roomctl vault-init --add-missing`,"
+            f" or edit it with `ansible-vault edit {path}`."
+        )
+    key_pem, cert_pem = _new_ca(f"{room_name} room CA")
+    data: dict[str, object] = {"vault_room_ca_key": key_pem, "vault_room_ca_cert": cert_pem}
+    data.update(_generated(data))
+    _write_vault(path, data, password_file)
     return path
+
+
+def add_missing(inventory: Path, password_file: Path) -> list[str]:
+    """Add the generated secrets an existing vault lacks; what it holds is never changed."""
+    path = inventory / VAULT_FILE
+    data = yaml.safe_load(decrypt(path.read_text(), password_file)) or {}
+    added = _generated(data)
+    if added:
+        data.update(added)
+        _write_vault(path, data, password_file)
+    return sorted(added)
 
 
 def ensure_lab_vault(inventory: Path, password_file: Path, progress: Callable[[str], None]) -> None:
@@ -145,5 +184,8 @@ def ensure_lab_vault(inventory: Path, password_file: Path, progress: Callable[[s
             progress(f"{vault} does not open with the lab's password: making a new lab vault")
             vault.unlink()
     if not vault.exists():
-        progress("making the lab's vault (room CA)")
+        progress("making the lab's vault (room CA, database passwords)")
         init_vault(inventory, password_file, "Lab")
+    added = add_missing(inventory, password_file)
+    if added:
+        progress(f"added {', '.join(added)} to the lab's vault")

@@ -84,3 +84,23 @@ def test_a_flow_to_an_empty_external_network_yields_no_rule(policy: Policy) -> N
 def test_the_office_zone_reaches_app1_as_a_network(policy: Policy) -> None:
     rules = [rule for rule in policy.input_rules("app1") if rule.flow == "clerks-to-app"]
     assert rules and rules[0].sources == ("198.18.2.0/24",) and rules[0].ports == (80, 443)
+
+
+def test_the_register_takes_the_app_role_from_app1_alone(policy: Policy) -> None:
+    assert policy.flow_sources("app-to-register", "db1") == [policy.address("app1")]
+
+
+def test_replication_sources_are_the_database_hosts(policy: Policy) -> None:
+    assert policy.flow_sources("register-replication", "db2") == [
+        policy.address("db1"),
+        policy.address("db2"),
+    ]
+
+
+def test_a_host_outside_a_flows_destinations_gets_no_sources(policy: Policy) -> None:
+    assert policy.flow_sources("app-to-register", "bk1") == []
+
+
+def test_an_unknown_flow_name_is_an_error(policy: Policy) -> None:
+    with pytest.raises(KeyError, match="no flow named"):
+        policy.flow_sources("no-such-flow", "db1")
