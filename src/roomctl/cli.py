@@ -51,6 +51,9 @@ def main(verbose: bool) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False, show_time=False)],
     )
+    # SSH libraries report every connection at INFO; only their warnings concern an operator.
+    for name in ("paramiko", "invoke", "fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # lab ---------------------------------------------------------------------------------------
@@ -258,7 +261,7 @@ def bench_register(seconds: int, clients: int, scale: int) -> None:
     from roomctl import bench as bench_mod
     from roomctl import register
 
-    room = room_mod.load(room_mod.LAB_INVENTORY)
+    room = room_mod.load(room_mod.LAB_INVENTORY, lab_mod.STATE_DIR / "vault-pass")
     reg = register.Register(room, lab_mod.STATE_DIR / "ssh_config", progress=_progress)
     try:
         figures = bench_mod.register(reg, seconds, clients, scale, _progress)
@@ -313,9 +316,17 @@ def bench_register(seconds: int, clients: int, scale: int) -> None:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="SSH config that reaches the room's hosts (the lab's is found on its own).",
 )
+@click.option(
+    "--vault-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The vault password file (the lab's is found on its own).",
+)
 @click.pass_context
-def db(ctx: click.Context, inventory: Path, ssh_config: Path | None) -> None:
+def db(
+    ctx: click.Context, inventory: Path, ssh_config: Path | None, vault_password_file: Path | None
+) -> None:
     """Runbooks of the voter register: status, switchover, failover, rejoin, sync, async."""
+    from roomctl import converge as converge_mod
     from roomctl import register
 
     if ssh_config is None:
@@ -323,7 +334,7 @@ def db(ctx: click.Context, inventory: Path, ssh_config: Path | None) -> None:
             ssh_config = lab_mod.STATE_DIR / "ssh_config"
         else:
             ssh_config = Path.home() / ".ssh" / "config"
-    room = room_mod.load(inventory)
+    room = room_mod.load(inventory, converge_mod.vault_file_for(inventory, vault_password_file))
     ctx.obj = register.Register(room, ssh_config, progress=_progress)
     ctx.call_on_close(ctx.obj.close)
 
