@@ -25,6 +25,10 @@ STATE = lab_mod.STATE_DIR
 CA = "/etc/roomctl/tls/ca.crt"
 # Khmer text with subscript consonants (COENG), a combining vowel sign, a zero-width joiner and a
 # zero-width non-joiner: stored and read back byte for byte.
+# A shell prologue that saves the first line of stdin as a passfile in $f (read stops there).
+PASSFILE_FROM_STDIN = (
+    'f=$(mktemp); trap \'rm -f "$f"\' EXIT; IFS= read -r line; printf "%s\\n" "$line" > "$f";'
+)
 KHMER = "សុខ ស្រីមុំ ព្រះ\u200dវិហារ ក\u200cខ"
 
 
@@ -69,10 +73,10 @@ class SQL:
             f"host={target} user={role} dbname={dbname} sslmode={sslmode} sslrootcert={CA}"
             " connect_timeout=5"
         )
-        # The passfile line comes first on stdin (read reads no further), then any SQL as bytes.
+        # The passfile line comes first on stdin, then any SQL as bytes.
         script = (
-            'f=$(mktemp); trap \'rm -f "$f"\' EXIT; IFS= read -r line; printf "%s\\n" "$line" > "$f";'
-            f' PGPASSFILE="$f" PGCLIENTENCODING=UTF8 psql -X -A -t -q -v ON_ERROR_STOP=1'
+            PASSFILE_FROM_STDIN
+            + f' PGPASSFILE="$f" PGCLIENTENCODING=UTF8 psql -X -A -t -q -v ON_ERROR_STOP=1'
             f" {shlex.quote(conninfo)}"
             + ("" if stdin_sql is not None else f" -c {shlex.quote(sql)}")
             + " 2>&1"
@@ -83,23 +87,12 @@ class SQL:
             f"sh -c {shlex.quote(script)}",
             hide=True,
             warn=True,
-            in_stream=_BytesStream(data),
+            in_stream=register_mod.WholeInput(data),
             timeout=timeout,
             # Byte for byte both ways: latin-1 maps each byte to one character and back.
             encoding="latin-1",
         )
         return result.exited, str(result.stdout).strip()
-
-
-class _BytesStream:
-    """A stdin for Fabric that hands over exact bytes (Fabric reads str or bytes)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def read(self, size: int) -> bytes:
-        chunk, self.data = self.data[:size], self.data[size:]
-        return chunk
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +278,8 @@ def _start_insert(sql: SQL, token: str) -> Any:
     secret = sql.passwords["register_app"]
     conninfo = f"host=db1 user=register_app dbname=register sslmode=verify-full sslrootcert={CA}"
     script = (
-        'f=$(mktemp); trap \'rm -f "$f"\' EXIT; IFS= read -r line; printf "%s\\n" "$line" > "$f";'
-        f' PGPASSFILE="$f" psql -XAtq -v ON_ERROR_STOP=1 {shlex.quote(conninfo)}'
+        PASSFILE_FROM_STDIN
+        + f' PGPASSFILE="$f" psql -XAtq -v ON_ERROR_STOP=1 {shlex.quote(conninfo)}'
         f" -c \"INSERT INTO register.drill (token) VALUES ('{token}')\" 2>&1"
     )
     connection = sql.reg.connection("app1")
@@ -294,7 +287,7 @@ def _start_insert(sql: SQL, token: str) -> Any:
         f"sh -c {shlex.quote(script)}",
         hide=True,
         warn=True,
-        in_stream=_BytesStream(f"*:*:*:*:{secret}\n".encode()),
+        in_stream=register_mod.WholeInput(f"*:*:*:*:{secret}\n".encode()),
         asynchronous=True,
     )
 
