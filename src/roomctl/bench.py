@@ -148,7 +148,7 @@ def register(
         raise RuntimeError(f"pgbench -i failed: {init.stderr}")
     figures = []
     try:
-        for mode, commit in (("synchronous", "on"), ("asynchronous", "local")):
+        for mode, commit in (("sync", "on"), ("async", "local")):
             progress(f"{mode} commits: {clients} clients for {seconds} s, lag sampled on {primary}")
             bench = reg.connection(primary).run(
                 f"sudo -n env PGOPTIONS='-c synchronous_commit={commit}'"
