@@ -6,6 +6,7 @@ Figures are wall-clock seconds of whole commands on this machine; nothing here i
 
 from __future__ import annotations
 
+import shlex
 import statistics
 import time
 from collections.abc import Callable
@@ -112,8 +113,8 @@ def _pgbench_figures(output: str) -> tuple[float, float]:
 
 LAG_QUERY = (
     "select coalesce(extract(epoch from replay_lag) * 1000, 0),"
-    " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
-    " from pg_stat_replication where application_name = '{standby}'"
+    " coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint"
+    " from pg_stat_replication where application_name = {standby}"
 )
 
 
@@ -161,9 +162,10 @@ def register(
             lags: list[float] = []
             lag_bytes: list[int] = []
             deadline = time.monotonic() + seconds
-            query = LAG_QUERY.format(standby=standby)
+            sql = LAG_QUERY.format(standby="'" + standby.replace("'", "''") + "'")
+            query = shlex.quote(sql)
             while time.monotonic() < deadline:
-                out = reg.run(primary, f'{as_postgres} psql -XAtq -c "{query}"').stdout.strip()
+                out = reg.run(primary, f"{as_postgres} psql -XAtq -c {query}").stdout.strip()
                 if out:
                     millis, behind = out.split("|")
                     lags.append(float(millis))

@@ -57,11 +57,27 @@ class WholeInput:
         return data
 
 
+def invoke_timeout() -> type[Exception]:
+    """Invoke's error for a command that outlived its timeout."""
+    from invoke.exceptions import CommandTimedOut
+
+    return CommandTimedOut
+
+
 def paramiko_errors() -> type[Exception]:
     """The base class of paramiko's SSH errors (imported late, like Fabric)."""
     import paramiko
 
     return paramiko.SSHException
+
+
+def _lsn(text: object) -> int:
+    """A WAL location ("16/B374D848") as a number; 0 when unknown."""
+    high, _, low = str(text or "").partition("/")
+    try:
+        return (int(high, 16) << 32) + int(low, 16)
+    except ValueError:
+        return 0
 
 
 class Register:
@@ -109,6 +125,10 @@ class Register:
                 self._connections.pop(name).close()
                 if attempt == 2:
                     raise RunbookError(f"{name} cannot be reached over SSH: {error}") from error
+            except invoke_timeout() as error:
+                raise RunbookError(
+                    f"{command!r} on {name} did not finish within {timeout:.0f} s"
+                ) from error
         raise AssertionError("unreachable")
 
     def helper(self, name: str, *args: str, timeout: float = 120) -> str:
@@ -173,7 +193,12 @@ class Register:
             stdin=text,
         )
         if result.exited != 0:
-            raise RunbookError(f"could not record the new primary on {self.mgmt}: {result.stderr}")
+            raise RunbookError(
+                f"{primary} holds the register, but the record on {self.mgmt} could not be"
+                f" updated ({result.stderr.strip()}): it still names {old.get('primary')}."
+                " Converge nothing until `roomctl db status` shows the record right; fix"
+                f" {self.mgmt}, then run this runbook's last step again"
+            )
         return record
 
     def primary(self, statuses: dict[str, dict[str, Any]]) -> str | None:
@@ -214,14 +239,7 @@ class Register:
 
     def final_checkpoint(self, name: str) -> str:
         """The location of a stopped host's last checkpoint (its shutdown checkpoint)."""
-        result = self.run(
-            name,
-            "sh -c 'LC_ALL=C /usr/lib/postgresql/*/bin/pg_controldata /var/lib/postgresql/*/main'",
-        )
-        for line in str(result.stdout).splitlines():
-            if line.startswith("Latest checkpoint location:"):
-                return line.split(":", 1)[1].strip()
-        raise RunbookError(f"could not read {name}'s last checkpoint: {result.stderr.strip()}")
+        return self.helper(name, "checkpoint")
 
     # runbooks ---------------------------------------------------------------------------
 
@@ -246,11 +264,20 @@ class Register:
         self.progress(f"stopping {old} cleanly: every committed row reaches {target} first")
         started = time.monotonic()
         self.helper(old, "stop")
-        checkpoint = self.final_checkpoint(old)
-        self.wait_replayed(target, checkpoint)
-        report.steps.append(f"{old} stopped after a checkpoint at {checkpoint}; {target} has it")
-        self.progress(f"promoting {target}")
-        self.helper(target, "promote")
+        try:
+            checkpoint = self.final_checkpoint(old)
+            self.wait_replayed(target, checkpoint)
+            report.steps.append(
+                f"{old} stopped after a checkpoint at {checkpoint}; {target} has it"
+            )
+            self.progress(f"promoting {target}")
+            self.helper(target, "promote")
+        except RunbookError as error:
+            raise RunbookError(
+                f"{error}. The register has NO primary: {old} is stopped and {target} was not"
+                f" promoted. Start {old} again as it was (`sudo systemctl start"
+                f" postgresql@15-main` on {old}), then look at `roomctl db status`"
+            ) from error
         read_only = time.monotonic() - started
         report.figures["register_read_only_s"] = read_only
         report.steps.append(f"{target} promoted: it takes writes")
@@ -276,20 +303,22 @@ class Register:
                 " (or --force if it must be cut off anyway)"
             )
         candidates = [n for n in self._standbys(statuses, old or "") if n != old]
+        # The standby that has replayed the most WAL holds the most acknowledged commits.
+        candidates.sort(key=lambda n: _lsn(statuses[n].get("lsn")), reverse=True)
         target = to or (candidates[0] if candidates else None)
         if target is None or target not in candidates:
             raise RunbookError(
                 f"{to or 'no host'} is not a running standby (standbys: "
                 f"{', '.join(candidates) or 'none'}); nothing was changed"
             )
-        if old and old_status.get("role") not in ("unreachable", "stopped", "unknown"):
+        if old and old_status.get("role") != "unreachable":
             self.progress(f"fencing {old}")
             self.helper(old, "fence", f"failover to {target}")
-            report.steps.append(f"{old} fenced: it runs read-only and follows nobody")
+            report.steps.append(f"{old} fenced: it takes no writes and follows nobody")
         elif old:
             report.steps.append(
-                f"{old} is {old_status.get('role')}: its guard fences it when it starts again,"
-                f" seeing {target} on a later timeline"
+                f"{old} cannot be reached: its guard fences it when PostgreSQL starts there again"
+                f" and sees {target} on a later timeline. Keep {old} powered off until then"
             )
         self.progress(f"promoting {target}")
         self.helper(target, "promote")

@@ -420,12 +420,20 @@ def test_failover_fences_the_old_primary_which_rejoins_on_command(
             time.sleep(1)
         code, out = _insert(sql, "db1", uuid.uuid4().hex)
         assert code != 0 and "read-only" in out, out
+        # A fenced host follows nobody without the rewind that rejoin does.
+        follow = register.run("db1", f"{register_mod.HELPER} follow db2")
+        assert follow.exited != 0 and "is fenced" in follow.stderr, follow.stderr
 
         # A converge whose inventory still names db1 stops and changes nothing.
         refused = converge_mod.converge(
             "databases", inventory=room_mod.LAB_INVENTORY, summary=False
         )
         assert not refused.ok
+        # Also when the run is limited to the standby (the record is read through mgmt1).
+        limited = converge_mod.converge(
+            "databases", inventory=room_mod.LAB_INVENTORY, limit="db2", summary=False
+        )
+        assert not limited.ok
         assert register.record()["primary"] == "db2"
         assert register.host_status("db2")["role"] == "primary"
 
@@ -446,3 +454,13 @@ def test_failover_fences_the_old_primary_which_rejoins_on_command(
     assert again.ok
     assert register.host_status("db1")["role"] == "primary"
     assert register.host_status("db2")["role"] == "standby"
+
+
+def test_the_primary_is_never_rewound(register: register_mod.Register) -> None:
+    refused = _roomctl("db", "rejoin", "db1", check=False)
+    assert refused.returncode != 0
+    assert "recorded primary" in refused.stdout + refused.stderr
+    # roomctl-register itself refuses too, whatever a runbook or a hand asks of it.
+    result = register.run("db1", f"{register_mod.HELPER} rejoin db2")
+    assert result.exited != 0 and "runs as a primary" in result.stderr, result.stderr
+    assert register.host_status("db1")["role"] == "primary"
