@@ -464,3 +464,32 @@ def test_the_primary_is_never_rewound(register: register_mod.Register) -> None:
     result = register.run("db1", f"{register_mod.HELPER} rejoin db2")
     assert result.exited != 0 and "runs as a primary" in result.stderr, result.stderr
     assert register.host_status("db1")["role"] == "primary"
+
+
+def test_connections_schema_and_role_changes_reach_the_journal(
+    sql: SQL, register: register_mod.Register, drill_table: str
+) -> None:
+    marker = uuid.uuid4().hex
+    code, out = sql(
+        "app1",
+        "db1",
+        f"SET ROLE register_owner; COMMENT ON TABLE register.drill IS 'audit {marker}'",
+        role="register_migrate",
+    )
+    assert code == 0, out
+    register.run(
+        "db1",
+        "runuser -u postgres -- psql -XAtq -c 'ALTER ROLE register_read CONNECTION LIMIT -1'",
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        log = register.run("db1", "journalctl -t postgresql --since -2min -o cat").stdout
+        found = {
+            "connection": "connection authorized: user=register_migrate" in log,
+            "schema change": "AUDIT: SESSION" in log and marker in log,
+            "role change": "ALTER ROLE register_read" in log,
+        }
+        if all(found.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert all(found.values()), found
