@@ -415,6 +415,22 @@ def db_rejoin(ctx: click.Context, host: str) -> None:
     _runbook(ctx, f"rejoin {host}", "rejoin", host)
 
 
+@db.command("fence")
+@click.argument("host")
+@click.pass_context
+def db_fence(ctx: click.Context, host: str) -> None:
+    """Stop a host from taking writes, e.g. the wrong one of two primaries."""
+    _runbook(ctx, f"fence {host}", "fence", host)
+
+
+@db.command("resume")
+@click.argument("host")
+@click.pass_context
+def db_resume(ctx: click.Context, host: str) -> None:
+    """Let the recorded primary take writes after its guard held it read-only."""
+    _runbook(ctx, f"resume {host}", "resume", host)
+
+
 @db.command("async")
 @click.pass_context
 def db_async(ctx: click.Context) -> None:

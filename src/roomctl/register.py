@@ -90,6 +90,7 @@ class Register:
         self.databases = [host.name for host in room.hosts("databases")]
         self.mgmt = room.hosts("mgmt")[0].name
         self._connections: dict[str, Any] = {}
+        self._reached: set[str] = set()
 
     # transport --------------------------------------------------------------------------
 
@@ -101,7 +102,7 @@ class Register:
             config = Config(runtime_ssh_path=str(self.ssh_config))
             config.load_ssh_config()
             self._connections[name] = Connection(
-                name, config=config, connect_timeout=10, connect_kwargs={"banner_timeout": 10}
+                name, config=config, connect_timeout=5, connect_kwargs={"banner_timeout": 10}
             )
         return self._connections[name]
 
@@ -114,16 +115,20 @@ class Register:
         """
         for attempt in (1, 2):
             try:
-                return self.connection(name).run(
+                result = self.connection(name).run(
                     f"sudo -n {command}",
                     hide=True,
                     warn=True,
                     in_stream=WholeInput(stdin) if stdin is not None else False,
                     timeout=timeout,
                 )
+                self._reached.add(name)
+                return result
             except (OSError, EOFError, paramiko_errors()) as error:
                 self._connections.pop(name).close()
-                if attempt == 2:
+                # A host reached before is tried again (it may have restarted); a host never
+                # reached in this run is reported at once.
+                if attempt == 2 or name not in self._reached:
                     raise RunbookError(f"{name} cannot be reached over SSH: {error}") from error
             except invoke_timeout() as error:
                 raise RunbookError(
@@ -206,8 +211,9 @@ class Register:
         primaries = [name for name, s in statuses.items() if s.get("role") == "primary"]
         if len(primaries) > 1:
             raise RunbookError(
-                f"{' and '.join(primaries)} both run as primary: fence one with "
-                "`roomctl db failover` before anything else"
+                f"{' and '.join(primaries)} all run as primary. Find the one that holds the"
+                " latest registrations (`roomctl db status --json`), fence each other one with"
+                " `roomctl db fence HOST`, then `roomctl db rejoin HOST`"
             )
         return primaries[0] if primaries else None
 
@@ -257,8 +263,8 @@ class Register:
         target = to or (candidates[0] if candidates else None)
         if target is None or target not in candidates:
             raise RunbookError(
-                f"{to or 'no host'} is not a running standby of {old}"
-                f" (standbys: {', '.join(candidates) or 'none'})"
+                (f"{to} is not a running standby of {old}" if to else f"{old} has no standby")
+                + f" (running standbys: {', '.join(candidates) or 'none'})"
             )
         self.wait_streaming(old, target, timeout=30)
         self.progress(f"stopping {old} cleanly: every committed row reaches {target} first")
@@ -308,8 +314,8 @@ class Register:
         target = to or (candidates[0] if candidates else None)
         if target is None or target not in candidates:
             raise RunbookError(
-                f"{to or 'no host'} is not a running standby (standbys: "
-                f"{', '.join(candidates) or 'none'}); nothing was changed"
+                (f"{to} is not a running standby" if to else "no standby is running")
+                + f" (standbys: {', '.join(candidates) or 'none'}); nothing was changed"
             )
         if old and old_status.get("role") != "unreachable":
             self.progress(f"fencing {old}")
@@ -336,8 +342,43 @@ class Register:
         report.steps.append(f"recorded {target} as primary on {self.mgmt}, {old} as fenced")
         return report
 
+    def _database(self, name: str) -> None:
+        if name not in self.databases:
+            raise RunbookError(
+                f"{name} is not a database host of this inventory ({', '.join(self.databases)})"
+            )
+
+    def fence(self, name: str) -> Report:
+        """Stop a host from taking writes (it runs read-only and follows nobody)."""
+        self._database(name)
+        self.helper(name, "fence", "fenced by roomctl db fence")
+        record = self.record()
+        if record:
+            self.write_record(
+                record.get("primary", ""),
+                f"{name} fenced by hand",
+                fenced=[*record.get("fenced", []), name],
+            )
+        return Report(steps=[f"{name} fenced: it takes no writes until `roomctl db rejoin {name}`"])
+
+    def resume(self, name: str) -> Report:
+        """Let the recorded primary take writes after its guard held it read-only."""
+        self._database(name)
+        record = self.record()
+        if record.get("primary") != name:
+            raise RunbookError(
+                f"the record names {record.get('primary')} as primary, not {name}:"
+                f" rejoin {name} instead"
+            )
+        started = time.monotonic()
+        self.helper(name, "resume")
+        report = Report(steps=[f"{name} takes writes again, on a new timeline"])
+        report.figures["resume_s"] = time.monotonic() - started
+        return report
+
     def rejoin(self, name: str) -> Report:
         """Bring a fenced or stale host back as a standby of the current primary (pg_rewind)."""
+        self._database(name)
         report = Report()
         record = self.record()
         primary = record.get("primary")

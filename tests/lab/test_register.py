@@ -493,3 +493,30 @@ def test_connections_schema_and_role_changes_reach_the_journal(
             break
         time.sleep(1)
     assert all(found.values()), found
+
+
+@pytest.mark.destructive
+def test_a_primary_that_starts_alone_is_held_read_only_until_resumed(
+    sql: SQL, register: register_mod.Register, drill_table: str
+) -> None:
+    """No peer answers at start: the register may have moved, so the guard takes no chance."""
+    before = uuid.uuid4().hex
+    assert _insert(sql, "db1", before)[0] == 0
+    register.run("db2", "systemctl stop postgresql@15-main")
+    try:
+        register.run("db1", "systemctl restart postgresql@15-main", timeout=240)
+        assert register.host_status("db1")["role"] == "fenced"
+        code, out = _insert(sql, "db1", uuid.uuid4().hex)
+        assert code != 0 and "read-only" in out, out
+        log = register.run("db1", "journalctl -t roomctl-register --since -5min -o cat").stdout
+        assert "roomctl db resume db1" in log
+        resumed = _roomctl("db", "resume", "db1")
+        assert "takes writes again" in resumed.stdout
+        register.helper("db1", "async")
+        assert _insert(sql, "db1", uuid.uuid4().hex)[0] == 0
+    finally:
+        register.run("db2", "systemctl start postgresql@15-main")
+    register.wait_streaming("db1", "db2")
+    register.helper("db1", "sync")
+    assert _count(sql, "db1", before) == 1
+    assert register.host_status("db2")["role"] == "standby"
