@@ -113,6 +113,8 @@ class Register:
 
         A connection that died (its host restarted) is opened anew once.
         """
+        if name not in self._reached and name not in self._connections:
+            self._probe(name)
         for attempt in (1, 2):
             try:
                 result = self.connection(name).run(
@@ -135,6 +137,23 @@ class Register:
                     f"{command!r} on {name} did not finish within {timeout:.0f} s"
                 ) from error
         raise AssertionError("unreachable")
+
+    def _probe(self, name: str) -> None:
+        """Fail at once for a host whose SSH port does not answer from mgmt1.
+
+        SSH to a room host goes through mgmt1; a dead host's address would hold the jump open
+        until mgmt1's own TCP connect gives up (over two minutes), while the register waits.
+        """
+        if name == self.mgmt:
+            return
+        address = self.room.host(name).address
+        probe = self.run(
+            self.mgmt,
+            f"timeout 3 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{address}/22')}",
+            timeout=10,
+        )
+        if probe.exited != 0:
+            raise RunbookError(f"{name} cannot be reached: its SSH port ({address}:22) is silent")
 
     def helper(self, name: str, *args: str, timeout: float = 120) -> str:
         """Run roomctl-register on a database host, failing with its own words."""
