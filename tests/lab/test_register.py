@@ -68,6 +68,34 @@ class SQL:
         timeout: float = 30,
     ) -> tuple[int, str]:
         """Run sql on target from source; exit code and output (stderr included)."""
+        result = self.run(
+            source,
+            target,
+            sql,
+            role=role,
+            password=password,
+            sslmode=sslmode,
+            dbname=dbname,
+            stdin_sql=stdin_sql,
+            timeout=timeout,
+        )
+        return result.exited, str(result.stdout).strip()
+
+    def run(
+        self,
+        source: str,
+        target: str,
+        sql: str,
+        *,
+        role: str = "register_app",
+        password: str | None = None,
+        sslmode: str = "verify-full",
+        dbname: str = "register",
+        stdin_sql: bytes | None = None,
+        timeout: float | None = 30,
+        asynchronous: bool = False,
+    ) -> Any:
+        """The Fabric result of psql on target from source (a promise when asynchronous)."""
         secret = self.passwords[role] if password is None else password
         conninfo = (
             f"host={target} user={role} dbname={dbname} sslmode={sslmode} sslrootcert={CA}"
@@ -82,17 +110,16 @@ class SQL:
             + " 2>&1"
         )
         data = f"*:*:*:*:{secret}\n".encode() + (stdin_sql or b"")
-        connection = self.reg.connection(source)
-        result = connection.run(
+        return self.reg.connection(source).run(
             f"sh -c {shlex.quote(script)}",
             hide=True,
             warn=True,
             in_stream=register_mod.WholeInput(data),
             timeout=timeout,
+            asynchronous=asynchronous,
             # Byte for byte both ways: latin-1 maps each byte to one character and back.
             encoding="latin-1",
         )
-        return result.exited, str(result.stdout).strip()
 
 
 @pytest.fixture(scope="module")
@@ -275,21 +302,22 @@ def test_the_primary_names_its_standbys_and_the_standby_is_synchronous(
 
 def _start_insert(sql: SQL, token: str) -> Any:
     """An insert on db1 from app1 left running (it may wait for the standby)."""
-    secret = sql.passwords["register_app"]
-    conninfo = f"host=db1 user=register_app dbname=register sslmode=verify-full sslrootcert={CA}"
-    script = (
-        PASSFILE_FROM_STDIN
-        + f' PGPASSFILE="$f" psql -XAtq -v ON_ERROR_STOP=1 {shlex.quote(conninfo)}'
-        f" -c \"INSERT INTO register.drill (token) VALUES ('{token}')\" 2>&1"
-    )
-    connection = sql.reg.connection("app1")
-    return connection.run(
-        f"sh -c {shlex.quote(script)}",
-        hide=True,
-        warn=True,
-        in_stream=register_mod.WholeInput(f"*:*:*:*:{secret}\n".encode()),
+    return sql.run(
+        "app1",
+        "db1",
+        f"INSERT INTO register.drill (token) VALUES ('{token}')",
+        timeout=None,
         asynchronous=True,
     )
+
+
+def _insert_left_waiting(sql: SQL, register: register_mod.Register) -> tuple[str, Any]:
+    """An insert on db1 that is seen waiting for the (stopped) standby."""
+    token = uuid.uuid4().hex
+    promise = _start_insert(sql, token)
+    time.sleep(3)
+    assert _waiting_for_sync(register) == 1, "the commit did not wait for the standby"
+    return token, promise
 
 
 def _waiting_for_sync(register: register_mod.Register) -> int:
@@ -316,10 +344,7 @@ def standby_stopped(register: register_mod.Register) -> Iterator[None]:
 def test_with_the_standby_stopped_a_write_waits_until_it_returns(
     sql: SQL, register: register_mod.Register, drill_table: str, standby_stopped: None
 ) -> None:
-    token = uuid.uuid4().hex
-    promise = _start_insert(sql, token)
-    time.sleep(3)
-    assert _waiting_for_sync(register) == 1, "the commit did not wait for the standby"
+    token, promise = _insert_left_waiting(sql, register)
     register.run("db2", "systemctl start postgresql@15-main")
     result = promise.join()
     assert result.exited == 0, result.stdout
@@ -330,10 +355,7 @@ def test_with_the_standby_stopped_a_write_waits_until_it_returns(
 def test_with_the_standby_stopped_async_lets_a_waiting_write_complete(
     sql: SQL, register: register_mod.Register, drill_table: str, standby_stopped: None
 ) -> None:
-    token = uuid.uuid4().hex
-    promise = _start_insert(sql, token)
-    time.sleep(3)
-    assert _waiting_for_sync(register) == 1
+    token, promise = _insert_left_waiting(sql, register)
     result = _roomctl("db", "async")
     assert "no longer wait" in result.stdout
     assert promise.join().exited == 0
