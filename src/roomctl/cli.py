@@ -16,6 +16,7 @@ from rich.text import Text
 
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
+from roomctl.appcli import app
 
 if TYPE_CHECKING:
     from roomctl import register as register_mod
@@ -174,8 +175,11 @@ def converge(
 
 @main.command()
 def up() -> None:
-    """Set up this machine, bring the lab room up and converge it: the whole room, one command."""
+    """Set up this machine, bring the lab room up, converge it and release the app: the whole
+    room, one command."""
+    from roomctl import appcli
     from roomctl import converge as converge_mod
+    from roomctl import release as release_mod
 
     started = time.monotonic()
     try:
@@ -184,9 +188,20 @@ def up() -> None:
     except (CommandError, converge_mod.PreflightError) as error:
         _fail(str(error))
     converge_mod.print_summary(console, result)
-    console.print(f"Lab room up and converged in {time.monotonic() - started:.0f} s.")
     if not result.ok:
+        console.print(f"Lab room up; its converge failed after {time.monotonic() - started:.0f} s.")
         sys.exit(2)
+    releaser = appcli.releaser(room_mod.LAB_INVENTORY)
+    try:
+        release_id = releaser.release()
+    except release_mod.ReleaseError as error:
+        _fail(f"the room is converged, but the app's release failed: {error}")
+    finally:
+        releaser.close()
+    console.print(
+        f"Lab room up, converged and app {release_id} released in"
+        f" {time.monotonic() - started:.0f} s."
+    )
 
 
 @main.command("test")
@@ -249,6 +264,105 @@ def bench_converge(cold: bool, runs: int, profiles: tuple[str, ...]) -> None:
     for figure in figures:
         runs_text = " ".join(f"{value:.1f}" for value in figure.seconds)
         table.add_row(figure.what, f"{figure.median:.1f}", runs_text, figure.note)
+    console.print(table)
+
+
+@bench.command("app")
+@click.option(
+    "--voters",
+    "sizes",
+    multiple=True,
+    type=int,
+    default=[1_000_000, 10_000_000],
+    show_default=True,
+    help="Register sizes to load and measure at (repeat).",
+)
+@click.option(
+    "--requests",
+    "count",
+    default=2000,
+    show_default=True,
+    help="Registrations, and searches, per measurement.",
+)
+@click.option(
+    "--clients",
+    multiple=True,
+    type=int,
+    default=[1, 8],
+    show_default=True,
+    help="Concurrent clients on client1 (repeat).",
+)
+def bench_app(sizes: tuple[int, ...], count: int, clients: tuple[int, ...]) -> None:
+    """The registration app at register sizes: bulk load, registrations, duplicate searches.
+
+    Lab only: it empties the lab register before each load.
+    """
+    from roomctl import appbench, register
+
+    room = room_mod.load(room_mod.LAB_INVENTORY, lab_mod.STATE_DIR / "vault-pass")
+    reg = register.Register(room, lab_mod.STATE_DIR / "ssh_config")
+    ca_file = appbench.WORK / "ca.crt"
+    appbench.WORK.mkdir(parents=True, exist_ok=True)
+    ca_file.write_text(
+        reg.run(room.hosts("app_servers")[0].name, "cat /etc/roomctl/tls/ca.crt").stdout
+    )
+    reg.close()
+    try:
+        loads, figures = appbench.run(
+            room,
+            lab_mod.STATE_DIR / "ssh_config",
+            ca_file,
+            list(sizes),
+            count,
+            list(clients),
+            _progress,
+        )
+    except (RuntimeError, register.RunbookError) as error:
+        _fail(str(error))
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    table = Table(title=f"Bulk load into the register (regapp import on app1), {stamp}")
+    for column in (
+        "voters",
+        "bare COPY rows/s",
+        "COPY with keys rows/s",
+        "key indexes s",
+        "load rows/s (keys + indexes)",
+    ):
+        table.add_column(column)
+    for load in loads:
+        table.add_row(
+            f"{load.voters:,}",
+            f"{load.baseline_rate:,.0f}",
+            f"{load.copy_rate:,.0f}",
+            f"{load.index_seconds:.1f}",
+            f"{load.rate:,.0f}",
+        )
+    console.print(table)
+    table = Table(title=f"Requests from client1 through fw1 to app1 over HTTPS, {stamp}")
+    for column in (
+        "voters",
+        "what",
+        "clients",
+        "requests",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "per s",
+        "answers",
+    ):
+        table.add_column(column)
+    for f in figures:
+        table.add_row(
+            f"{f.voters:,}",
+            f.what,
+            str(f.clients),
+            str(f.requests),
+            f"{f.p50_ms:.1f}",
+            f"{f.p99_ms:.1f}",
+            f"{f.max_ms:.1f}",
+            f"{f.per_second:.0f}",
+            " ".join(f"{k}:{v}" for k, v in sorted(f.statuses.items())),
+        )
     console.print(table)
 
 
@@ -500,6 +614,8 @@ def vault_init(
         _fail(str(error))
     console.print(f"wrote {path} (encrypted)")
 
+
+main.add_command(app)
 
 if __name__ == "__main__":
     main()

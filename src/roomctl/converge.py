@@ -39,6 +39,8 @@ WATCHED_SERVICES = {
     "apt-cacher-ng": "package-proxy",
     "roomctl-integrity-check.timer": "integrity",
     "postgresql@15-main": "register",
+    "nginx": "web",
+    "regapp": "app",
 }
 
 

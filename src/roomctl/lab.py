@@ -47,6 +47,9 @@ BASE_PACKAGES = [
     "less",
     "ca-certificates",
 ]
+# What the lab tests add: the browser test drives Debian's headless Chromium from the office
+# network, trusting the room's CA through an NSS database made with certutil.
+TEST_PACKAGES = ["chromium", "chromium-driver", "libnss3-tools"]
 MACHINE_PACKAGES = [
     "podman",
     "runc",
@@ -112,11 +115,11 @@ def missing_packages(packages: Iterable[str]) -> list[str]:
     return missing
 
 
-def prepare_machine(progress: Progress = _quiet) -> None:
+def prepare_machine(progress: Progress = _quiet, *, for_tests: bool = False) -> None:
     """Install and configure what the lab needs on this machine; a no-op when it is in place."""
     if os.geteuid() != 0:
         raise CommandError("The lab runs rootful podman: run roomctl lab as root (sudo).")
-    missing = missing_packages(MACHINE_PACKAGES)
+    missing = missing_packages(MACHINE_PACKAGES + (TEST_PACKAGES if for_tests else []))
     if missing:
         progress(f"installing {' '.join(missing)} from Debian")
         env_prefix = ["env", "DEBIAN_FRONTEND=noninteractive"]

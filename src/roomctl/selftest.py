@@ -17,7 +17,7 @@ from pathlib import Path
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
 
-PYTHON_PATHS = ["src", "tests", "plugins", "molecule"]
+PYTHON_PATHS = ["src", "tests", "plugins", "molecule", "app"]
 
 
 @dataclass
@@ -39,7 +39,11 @@ def steps() -> list[Step]:
         Step("mypy", "lint", ["mypy"]),
         Step("molecule: base role", "molecule", ["molecule", "test", "-s", "base"]),
         # Last, so that its closing line is the run's: unit tests, then the lab.
-        Step("pytest: unit and lab", "pytest", ["pytest", "-p", "no:cacheprovider", "tests"]),
+        Step(
+            "pytest: unit and lab",
+            "pytest",
+            ["pytest", "-p", "no:cacheprovider", "tests", "app/tests"],
+        ),
     ]
 
 
@@ -59,16 +63,16 @@ def run(groups: set[str], progress: Callable[[str], None]) -> int:
     chosen = [step for step in steps() if step.group in groups]
     if {"molecule", "lab"} & groups:
         progress("preparing this machine for test hosts (podman, lab image)")
-        lab_mod.prepare_machine(progress)
+        lab_mod.prepare_machine(progress, for_tests=True)
         lab_mod.ensure_keys()
         lab_mod.build_image(progress)
     argv_extra: dict[str, list[str]] = {}
     if "pytest" in groups and "lab" not in groups:
-        argv_extra["pytest"] = ["tests/unit"]
+        argv_extra["pytest"] = ["tests/unit", "app/tests"]
     for step in chosen:
         argv = step.argv
         if step.group in argv_extra:
-            argv = [*argv[:-1], *argv_extra[step.group]]
+            argv = [*argv[:-2], *argv_extra[step.group]]
         progress(f"{step.name}: {' '.join(argv)}")
         started = time.monotonic()
         code = subprocess.run(argv, cwd=room_mod.REPO, env=_env(), check=False).returncode

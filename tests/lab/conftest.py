@@ -6,14 +6,16 @@ through the control node. Probes that must start inside a zone run on a host of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import testinfra
+from probes import SQL
 
 from roomctl import converge as converge_mod
 from roomctl import lab as lab_mod
+from roomctl import register as register_mod
 from roomctl import room as room_mod
 
 STATE = lab_mod.STATE_DIR
@@ -65,3 +67,36 @@ def host(converged: converge_mod.Result) -> Callable[[str], Any]:
 def podman_host(converged: converge_mod.Result) -> Callable[[str], Any]:
     """A testinfra host reached through podman: for the test clients, which are not provisioned."""
     return lambda name: testinfra.get_host(f"podman://{lab_mod.container(name)}")
+
+
+@pytest.fixture(scope="session")
+def released(converged: converge_mod.Result, room: room_mod.Room) -> str:
+    """The app released to app1 once for this test session (after the first converge); its id."""
+    from roomctl import release as release_mod
+
+    releaser = release_mod.Releaser(room, STATE / "ssh_config")
+    try:
+        return releaser.release()
+    finally:
+        releaser.close()
+
+
+@pytest.fixture(scope="module")
+def register(converged: Any, room: room_mod.Room) -> Iterator[register_mod.Register]:
+    """The runbooks' own view of the register, over Fabric."""
+    reg = register_mod.Register(room, STATE / "ssh_config")
+    yield reg
+    reg.close()
+
+
+@pytest.fixture(scope="module")
+def passwords(room: room_mod.Room) -> dict[str, str]:
+    """The register's passwords from the lab vault."""
+    loaded = room_mod.load(room_mod.LAB_INVENTORY, STATE / "vault-pass")
+    return dict(loaded.hostvars["db1"]["vault_postgresql_passwords"])
+
+
+@pytest.fixture(scope="module")
+def sql(register: register_mod.Register, passwords: dict[str, str]) -> SQL:
+    """psql from a room host as a register role."""
+    return SQL(register, passwords)

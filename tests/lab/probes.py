@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -11,9 +12,15 @@ from typing import Any
 import paramiko
 
 from roomctl import lab as lab_mod
+from roomctl import register as register_mod
 from roomctl import room as room_mod
 
 STATE = lab_mod.STATE_DIR
+CA = "/etc/roomctl/tls/ca.crt"
+# A shell prologue that saves the first line of stdin as a passfile in $f (read stops there).
+PASSFILE_FROM_STDIN = (
+    'f=$(mktemp); trap \'rm -f "$f"\' EXIT; IFS= read -r line; printf "%s\\n" "$line" > "$f";'
+)
 
 
 def admin_key() -> paramiko.PKey:
@@ -108,3 +115,78 @@ def tcp_answers(address: str, port: int, timeout: float = 3.0) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((address, port), timeout):
         return True
     return False
+
+
+class SQL:
+    """psql from a room host as a register role."""
+
+    def __init__(self, reg: register_mod.Register, passwords: dict[str, str]) -> None:
+        self.reg = reg
+        self.passwords = passwords
+
+    def __call__(
+        self,
+        source: str,
+        target: str,
+        sql: str,
+        *,
+        role: str = "register_app",
+        password: str | None = None,
+        sslmode: str = "verify-full",
+        dbname: str = "register",
+        stdin_sql: bytes | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, str]:
+        """Run sql on target from source; exit code and output (stderr included)."""
+        result = self.run(
+            source,
+            target,
+            sql,
+            role=role,
+            password=password,
+            sslmode=sslmode,
+            dbname=dbname,
+            stdin_sql=stdin_sql,
+            timeout=timeout,
+        )
+        return result.exited, str(result.stdout).strip()
+
+    def run(
+        self,
+        source: str,
+        target: str,
+        sql: str,
+        *,
+        role: str = "register_app",
+        password: str | None = None,
+        sslmode: str = "verify-full",
+        dbname: str = "register",
+        stdin_sql: bytes | None = None,
+        timeout: float | None = 30,
+        asynchronous: bool = False,
+    ) -> Any:
+        """The Fabric result of psql on target from source (a promise when asynchronous)."""
+        secret = self.passwords[role] if password is None else password
+        conninfo = (
+            f"host={target} user={role} dbname={dbname} sslmode={sslmode} sslrootcert={CA}"
+            " connect_timeout=5"
+        )
+        # The passfile line comes first on stdin, then any SQL as bytes.
+        script = (
+            PASSFILE_FROM_STDIN
+            + f' PGPASSFILE="$f" PGCLIENTENCODING=UTF8 psql -X -A -t -q -v ON_ERROR_STOP=1'
+            f" {shlex.quote(conninfo)}"
+            + ("" if stdin_sql is not None else f" -c {shlex.quote(sql)}")
+            + " 2>&1"
+        )
+        data = f"*:*:*:*:{secret}\n".encode() + (stdin_sql or b"")
+        return self.reg.connection(source).run(
+            f"sh -c {shlex.quote(script)}",
+            hide=True,
+            warn=True,
+            in_stream=register_mod.WholeInput(data),
+            timeout=timeout,
+            asynchronous=asynchronous,
+            # Byte for byte both ways: latin-1 maps each byte to one character and back.
+            encoding="latin-1",
+        )

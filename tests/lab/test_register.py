@@ -7,7 +7,6 @@ reaches the remote psql through a passfile written from stdin, never on a comman
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import time
 import uuid
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from probes import SQL
 
 from roomctl import converge as converge_mod
 from roomctl import lab as lab_mod
@@ -25,107 +25,7 @@ STATE = lab_mod.STATE_DIR
 CA = "/etc/roomctl/tls/ca.crt"
 # Khmer text with subscript consonants (COENG), a combining vowel sign, a zero-width joiner and a
 # zero-width non-joiner: stored and read back byte for byte.
-# A shell prologue that saves the first line of stdin as a passfile in $f (read stops there).
-PASSFILE_FROM_STDIN = (
-    'f=$(mktemp); trap \'rm -f "$f"\' EXIT; IFS= read -r line; printf "%s\\n" "$line" > "$f";'
-)
 KHMER = "សុខ ស្រីមុំ ព្រះ\u200dវិហារ ក\u200cខ"
-
-
-@pytest.fixture(scope="module")
-def register(converged: Any, room: room_mod.Room) -> Iterator[register_mod.Register]:
-    """The runbooks' own view of the register, over Fabric."""
-    reg = register_mod.Register(room, STATE / "ssh_config")
-    yield reg
-    reg.close()
-
-
-@pytest.fixture(scope="module")
-def passwords(room: room_mod.Room) -> dict[str, str]:
-    """The register's passwords from the lab vault."""
-    loaded = room_mod.load(room_mod.LAB_INVENTORY, STATE / "vault-pass")
-    return dict(loaded.hostvars["db1"]["vault_postgresql_passwords"])
-
-
-class SQL:
-    """psql from a room host as a register role."""
-
-    def __init__(self, reg: register_mod.Register, passwords: dict[str, str]) -> None:
-        self.reg = reg
-        self.passwords = passwords
-
-    def __call__(
-        self,
-        source: str,
-        target: str,
-        sql: str,
-        *,
-        role: str = "register_app",
-        password: str | None = None,
-        sslmode: str = "verify-full",
-        dbname: str = "register",
-        stdin_sql: bytes | None = None,
-        timeout: float = 30,
-    ) -> tuple[int, str]:
-        """Run sql on target from source; exit code and output (stderr included)."""
-        result = self.run(
-            source,
-            target,
-            sql,
-            role=role,
-            password=password,
-            sslmode=sslmode,
-            dbname=dbname,
-            stdin_sql=stdin_sql,
-            timeout=timeout,
-        )
-        return result.exited, str(result.stdout).strip()
-
-    def run(
-        self,
-        source: str,
-        target: str,
-        sql: str,
-        *,
-        role: str = "register_app",
-        password: str | None = None,
-        sslmode: str = "verify-full",
-        dbname: str = "register",
-        stdin_sql: bytes | None = None,
-        timeout: float | None = 30,
-        asynchronous: bool = False,
-    ) -> Any:
-        """The Fabric result of psql on target from source (a promise when asynchronous)."""
-        secret = self.passwords[role] if password is None else password
-        conninfo = (
-            f"host={target} user={role} dbname={dbname} sslmode={sslmode} sslrootcert={CA}"
-            " connect_timeout=5"
-        )
-        # The passfile line comes first on stdin, then any SQL as bytes.
-        script = (
-            PASSFILE_FROM_STDIN
-            + f' PGPASSFILE="$f" PGCLIENTENCODING=UTF8 psql -X -A -t -q -v ON_ERROR_STOP=1'
-            f" {shlex.quote(conninfo)}"
-            + ("" if stdin_sql is not None else f" -c {shlex.quote(sql)}")
-            + " 2>&1"
-        )
-        data = f"*:*:*:*:{secret}\n".encode() + (stdin_sql or b"")
-        return self.reg.connection(source).run(
-            f"sh -c {shlex.quote(script)}",
-            hide=True,
-            warn=True,
-            in_stream=register_mod.WholeInput(data),
-            timeout=timeout,
-            asynchronous=asynchronous,
-            # Byte for byte both ways: latin-1 maps each byte to one character and back.
-            encoding="latin-1",
-        )
-
-
-@pytest.fixture(scope="module")
-def sql(register: register_mod.Register, passwords: dict[str, str]) -> SQL:
-    """psql from a room host as a register role."""
-    return SQL(register, passwords)
 
 
 @pytest.fixture(scope="module")
