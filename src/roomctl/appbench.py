@@ -41,6 +41,7 @@ class LoadFigure:
     copy_rate: float
     index_seconds: float
     rate: float
+    vacuum_seconds: float
 
 
 @dataclass
@@ -118,7 +119,7 @@ class AppBench:
         )
 
     def prepare(self) -> None:
-        self.regapp("gazetteer --lab-stations")
+        self.regapp("gazetteer --lab")
         added = self.reg.run(
             self.app, f"{REGAPP} user add {BENCH_USER} --role clerk", stdin=self.password + "\n"
         )
@@ -162,6 +163,7 @@ class AppBench:
             copy_rate,
             done["index_seconds"],
             done["rows_per_second"],
+            done["vacuum_seconds"],
         )
 
     def _clients(self, count: int) -> list[office_mod.Office]:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
+from roomctl.clioptions import room_options
 
 if TYPE_CHECKING:
     from roomctl.release import Releaser
@@ -51,24 +52,7 @@ def releaser(
 
 
 @click.group()
-@click.option(
-    "-i",
-    "--inventory",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=room_mod.LAB_INVENTORY,
-    show_default="inventory/lab",
-    help="The room's inventory directory.",
-)
-@click.option(
-    "--ssh-config",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="SSH config that reaches the app hosts (the lab's is found on its own).",
-)
-@click.option(
-    "--vault-password-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The vault password file (the lab's is found on its own).",
-)
+@room_options("the app hosts")
 @click.pass_context
 def app(
     ctx: click.Context, inventory: Path, ssh_config: Path | None, vault_password_file: Path | None

@@ -17,6 +17,7 @@ from rich.text import Text
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
 from roomctl.appcli import app
+from roomctl.clioptions import room_options
 
 if TYPE_CHECKING:
     from roomctl import register as register_mod
@@ -202,6 +203,14 @@ def up() -> None:
         f"Lab room up, converged and app {release_id} released in"
         f" {time.monotonic() - started:.0f} s."
     )
+    app_host = room_mod.load(room_mod.LAB_INVENTORY, lab_mod.STATE_DIR / "vault-pass").hosts(
+        "app_servers"
+    )[0]
+    console.print(
+        f"The registration app answers the office zone at https://{app_host.address}/ (client1)."
+        f" Its first user: ssh -t -F {lab_mod.STATE_DIR / 'ssh_config'} {app_host.name}"
+        " sudo regapp user add NAME --role clerk"
+    )
 
 
 @main.command("test")
@@ -327,6 +336,7 @@ def bench_app(sizes: tuple[int, ...], count: int, clients: tuple[int, ...]) -> N
         "COPY with keys rows/s",
         "key indexes s",
         "load rows/s (keys + indexes)",
+        "vacuum s (after)",
     ):
         table.add_column(column)
     for load in loads:
@@ -336,6 +346,7 @@ def bench_app(sizes: tuple[int, ...], count: int, clients: tuple[int, ...]) -> N
             f"{load.copy_rate:,.0f}",
             f"{load.index_seconds:.1f}",
             f"{load.rate:,.0f}",
+            f"{load.vacuum_seconds:.1f}",
         )
     console.print(table)
     table = Table(title=f"Requests from client1 through fw1 to app1 over HTTPS, {stamp}")
@@ -417,24 +428,7 @@ def bench_register(seconds: int, clients: int, scale: int) -> None:
 
 
 @main.group()
-@click.option(
-    "-i",
-    "--inventory",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=room_mod.LAB_INVENTORY,
-    show_default="inventory/lab",
-    help="The room's inventory directory.",
-)
-@click.option(
-    "--ssh-config",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="SSH config that reaches the room's hosts (the lab's is found on its own).",
-)
-@click.option(
-    "--vault-password-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The vault password file (the lab's is found on its own).",
-)
+@room_options("the room's hosts")
 @click.pass_context
 def db(
     ctx: click.Context, inventory: Path, ssh_config: Path | None, vault_password_file: Path | None

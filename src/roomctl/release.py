@@ -655,6 +655,22 @@ class Releaser:
             ),
             "migrating the register",
         )
+        lab_stations = bool(self.room.hostvars[name].get("room_lab_gazetteer"))
+        self.progress(
+            f"{name}: loading the gazetteer shipped with {rid}"
+            + (" and the lab's synthetic villages and polling stations" if lab_stations else "")
+        )
+        self._check(
+            name,
+            rid,
+            self.shell(
+                name,
+                "load the gazetteer",
+                f"{directory}/venv/bin/regapp gazetteer --missing-only"
+                + (" --lab" if lab_stations else ""),
+            ),
+            "loading the gazetteer",
+        )
         if candidate:
             self.progress(f"{name}: trying {rid} beside the running release")
             check = self._candidate(name, rid)

@@ -110,7 +110,7 @@ def users(app_release: Any) -> dict[str, tuple[str, str]]:
             changed = _regapp(f"user passwd {name}", password + "\n")
             assert changed.returncode == 0, changed.stderr
         made[name] = (name, password)
-    loaded = _regapp("gazetteer --lab-stations")
+    loaded = _regapp("gazetteer --lab")
     assert loaded.returncode == 0, loaded.stderr
     return made
 
@@ -437,6 +437,31 @@ def test_a_supervisor_decides_others_holds_and_corrects_others_records(
     assert super2.get(f"/api/voters/{voter}").json["name_latin"] == "Corrected Spelling"
 
 
+def test_two_holds_of_one_person_cannot_both_become_voters(session: Any, place: Any) -> None:
+    clerk, super1, super2 = session("clerk1"), session("super1"), session("super2")
+    person = Person(*place)
+    assert register(clerk, person.fields).status == 201
+    first = register(clerk, person.new_id())
+    second = register(clerk, person.new_id())
+    assert (first.status, second.status) == (202, 202), second.text
+    # The second lists the first, which still waits, beside the voter.
+    assert first.json["held_id"] in [m.get("held_id") for m in second.json["matches"]]
+    note = {"note": "ID cards compared"}
+    assert (
+        super1.post(
+            f"/api/held/{first.json['held_id']}", json={"decision": "registered", **note}
+        ).status
+        == 200
+    )
+    again = super2.post(
+        f"/api/held/{second.json['held_id']}", json={"decision": "registered", **note}
+    )
+    assert again.status == 409 and "new matches" in again.text, again.text
+    listed = {h["id"]: h for h in super2.get("/api/held").json["held"]}
+    shown = [m.get("voter_id") for m in listed[second.json["held_id"]]["matches"]]
+    assert len([v for v in shown if v]) == 2, shown
+
+
 def test_the_audit_trail_records_views_and_changes_and_its_chain_holds(
     session: Any, place: Any
 ) -> None:
@@ -445,7 +470,7 @@ def test_the_audit_trail_records_views_and_changes_and_its_chain_holds(
     voter = register(clerk, person.fields).json["voter_id"]
     assert clerk.get(f"/api/voters/{voter}").status == 200
     assert clerk.get("/api/audit").status == 403
-    trail = auditor.get("/api/audit?after=0").json
+    trail = auditor.get("/api/audit?after=0&verify=1").json
     assert trail["chain"]["first_broken"] is None
     mine = [e for e in trail["entries"] if e["voter_id"] == voter]
     while len(trail["entries"]) == 1000:
@@ -456,15 +481,25 @@ def test_the_audit_trail_records_views_and_changes_and_its_chain_holds(
     assert {e["address"] for e in mine} == {"198.18.2.50"}
 
 
-def test_the_app_role_cannot_alter_the_audit_trail(sql: Any) -> None:
+def test_the_app_role_cannot_alter_the_audit_trail_or_what_it_does_not_own(sql: Any) -> None:
     for statement in [
         "UPDATE register.audit_entry SET actor = 'x'",
         "DELETE FROM register.audit_entry",
         "TRUNCATE register.audit_entry",
         "INSERT INTO register.voter (national_id) VALUES ('000000001')",
+        # Entries only through the register's functions; logins alone by the app's own word.
+        "SELECT register.audit_append('os:root', NULL, 'user.added', NULL, NULL, NULL, NULL)",
+        "INSERT INTO register.schema_migration VALUES (999, 'x', now(), 'x')",
+        "UPDATE register.app_user SET role = 'supervisor'",
+        "INSERT INTO register.app_user (name, full_name, role, password_hash) "
+        "VALUES ('mallory', 'm', 'supervisor', 'x')",
+        "UPDATE register.polling_station SET commune_code = commune_code",
+        "UPDATE register.admin_unit SET name_latin = name_latin",
     ]:
         code, out = sql("app1", "db1", statement)
         assert code != 0 and "permission denied" in out, (statement, out)
+    code, out = sql("app1", "db1", "SELECT register.audit_login('x', NULL, 'user.added', NULL)")
+    assert code != 0 and "logins only" in out, out
     code, out = sql(
         "app1",
         "db1",

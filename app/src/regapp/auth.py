@@ -13,6 +13,11 @@ from regapp.db import Register
 
 ROLES = ("clerk", "supervisor", "auditor")
 MIN_PASSWORD = 12
+# One answer for every refusal, so that it tells nobody which names exist.
+REFUSED = (
+    "wrong name or password, or the account is locked after repeated failures "
+    "(it unlocks by itself; an administrator can unlock it at once: regapp user unlock)"
+)
 _hasher = PasswordHasher()
 # Verified when the name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY = _hasher.hash("not a password of anyone")
@@ -48,25 +53,21 @@ def login(
         if row is None or row["disabled"]:
             _verify(_DUMMY, password)
             cur.execute(
-                "SELECT register.audit_append(%s, %s, 'login.refused', NULL, NULL, NULL, "
+                "SELECT register.audit_login(%s, %s, 'login.refused', "
                 "jsonb_build_object('reason', 'unknown or disabled'))",
                 [name[:64], address],
             )
-            refusal = "wrong name or password"
+            refusal = REFUSED
         now = dt.datetime.now(dt.UTC)
         if refusal is not None or row is None:
             pass
         elif row["locked_until"] is not None and row["locked_until"] > now:
             cur.execute(
-                "SELECT register.audit_append(%s, %s, 'login.refused', NULL, NULL, NULL, "
+                "SELECT register.audit_login(%s, %s, 'login.refused', "
                 "jsonb_build_object('reason', 'locked'))",
                 [name, address],
             )
-            minutes = int((row["locked_until"] - now).total_seconds() // 60) + 1
-            refusal = (
-                f"this account is locked after repeated failed logins; try again in {minutes} "
-                "min or ask an administrator to unlock it (regapp user unlock)"
-            )
+            refusal = REFUSED
         elif not _verify(row["password_hash"], password):
             count = row["failed_logins"] + 1
             locked = now + dt.timedelta(minutes=lock_minutes) if count >= failures else None
@@ -76,11 +77,10 @@ def login(
                 [0 if locked else count, locked, name],
             )
             cur.execute(
-                "SELECT register.audit_append(%s, %s, %s, NULL, NULL, NULL, "
-                "jsonb_build_object('failures', %s::int))",
+                "SELECT register.audit_login(%s, %s, %s, jsonb_build_object('failures', %s::int))",
                 [name, address, "login.locked" if locked else "login.refused", count],
             )
-            refusal = "wrong name or password"
+            refusal = REFUSED
         else:
             if _hasher.check_needs_rehash(row["password_hash"]):
                 cur.execute(
@@ -93,12 +93,12 @@ def login(
                 [name],
             )
             cur.execute(
-                "SELECT register.audit_append(%s, %s, 'login', NULL, NULL, NULL, NULL)",
+                "SELECT register.audit_login(%s, %s, 'login', NULL)",
                 [name, address],
             )
             user = User(row["name"], row["full_name"], row["role"], row["password_changed_at"])
     if user is None:
-        raise LoginRefused(refusal or "wrong name or password")
+        raise LoginRefused(refusal or REFUSED)
     return user
 
 

@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -153,7 +154,7 @@ def cmd_user(args: argparse.Namespace, cfg: config.Config) -> int:
 
 def cmd_gazetteer(args: argparse.Namespace, cfg: config.Config) -> int:
     try:
-        units = gazetteer.read(args.file) if args.file else gazetteer.shipped()
+        units = gazetteer.read(args.file) if args.file else gazetteer.shipped(lab=args.lab)
     except gazetteer.GazetteerError as exc:
         print(f"regapp: {exc}", file=sys.stderr)
         return 1
@@ -161,10 +162,12 @@ def cmd_gazetteer(args: argparse.Namespace, cfg: config.Config) -> int:
         conn.autocommit = False
         with conn.transaction():
             conn.execute("SET LOCAL ROLE register_owner")
-            counts = gazetteer.load(conn, units)
+            counts = gazetteer.load(conn, units, update=not args.missing_only)
             line = ", ".join(f"{k} {v}" for k, v in counts.items())
-            if args.lab_stations:
-                stations = gazetteer.load_stations(conn, gazetteer.stations(units))
+            if args.lab:
+                stations = gazetteer.load_stations(
+                    conn, gazetteer.stations(units), update=not args.missing_only
+                )
                 line += "; polling stations: " + ", ".join(f"{k} {v}" for k, v in stations.items())
             _audit(conn, "gazetteer.loaded", {"source": str(args.file or "shipped"), **counts})
     print(f"administrative units: {line}")
@@ -200,6 +203,16 @@ def cmd_import(args: argparse.Namespace, cfg: config.Config) -> int:
         except importer.ImportError_ as exc:
             print(f"regapp: {exc}", file=sys.stderr)
             return 1
+        vacuum_seconds = 0.0
+        if result.committed:
+            # Statistics for the planner, and the visibility map that lets the duplicate checks
+            # read their indexes alone (no parallel workers: they need shared memory the lab's
+            # containers do not have).
+            started = time.perf_counter()
+            conn.autocommit = True
+            conn.execute("SET ROLE register_owner")
+            conn.execute("VACUUM (ANALYZE, PARALLEL 0) register.voter")
+            vacuum_seconds = time.perf_counter() - started
     what = (
         "baseline (rolled back)"
         if args.baseline
@@ -212,6 +225,7 @@ def cmd_import(args: argparse.Namespace, cfg: config.Config) -> int:
                 "rows": result.rows,
                 "copy_seconds": round(result.copy_seconds, 2),
                 "index_seconds": round(result.index_seconds, 2),
+                "vacuum_seconds": round(vacuum_seconds, 2),
                 "rows_per_second": round(result.rate),
                 "sha256": result.sha256,
             }
@@ -236,9 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("gazetteer", help="load administrative units (the shipped ones, or FILE)")
     p.add_argument("file", nargs="?", type=Path, help="an official gazetteer CSV")
     p.add_argument(
-        "--lab-stations",
+        "--lab",
         action="store_true",
-        help="also add synthetic polling stations (lab and demos only)",
+        help="the lab's synthetic villages and polling stations too (never in a real room)",
+    )
+    p.add_argument(
+        "--missing-only",
+        action="store_true",
+        help="add what is missing, change nothing that exists (what a release runs)",
     )
     sub.add_parser("audit", help="verify the audit trail's hash chain")
     p = sub.add_parser("import", help="bulk-load voters from a COPY text file, all or nothing")

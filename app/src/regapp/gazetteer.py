@@ -97,10 +97,10 @@ def read(path: Path | str, *, known: Iterable[Unit] = ()) -> list[Unit]:
     return _check(_parse(data, str(source)), known=known)
 
 
-def shipped() -> list[Unit]:
-    """The gazetteer shipped in the package: real units, then the lab's villages."""
+def shipped(*, lab: bool = True) -> list[Unit]:
+    """The gazetteer shipped in the package: real units, then (lab) the synthetic villages."""
     rows: list[_Row] = []
-    for name in SHIPPED_FILES:
+    for name in SHIPPED_FILES if lab else SHIPPED_FILES[:1]:
         resource = resources.files("regapp").joinpath("data", name)
         rows += _parse(resource.read_bytes(), f"regapp/data/{name}")
     return _check(rows)
@@ -302,7 +302,7 @@ _UNIT_COLUMNS = ("code", "level", "name_km", "name_latin", "parent_code")
 _STATION_COLUMNS = ("code", "name_km", "name_latin", "commune_code")
 
 
-def load(conn: Any, units: Iterable[Unit]) -> dict[str, int]:
+def load(conn: Any, units: Iterable[Unit], *, update: bool = True) -> dict[str, int]:
     """Upsert units into register.admin_unit, parents first; nothing is ever deleted.
 
     Runs in ``conn.transaction()``: all or nothing (a savepoint when the caller already has a
@@ -310,30 +310,40 @@ def load(conn: Any, units: Iterable[Unit]) -> dict[str, int]:
     """
     ordered = sorted(units, key=lambda u: (_RANK[u.level], u.code))
     rows = [(u.code, u.level, u.name_km, u.name_latin, u.parent_code) for u in ordered]
-    return _upsert(conn, "register.admin_unit", _UNIT_COLUMNS, rows)
+    return _upsert(conn, "register.admin_unit", _UNIT_COLUMNS, rows, update=update)
 
 
-def load_stations(conn: Any, stations: Iterable[Station]) -> dict[str, int]:
+def load_stations(conn: Any, stations: Iterable[Station], *, update: bool = True) -> dict[str, int]:
     """Upsert polling stations (their communes must be loaded); nothing is ever deleted."""
     rows = sorted((s.code, s.name_km, s.name_latin, s.commune_code) for s in stations)
-    return _upsert(conn, "register.polling_station", _STATION_COLUMNS, rows)
+    return _upsert(conn, "register.polling_station", _STATION_COLUMNS, rows, update=update)
 
 
 def _upsert(
-    conn: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[str | None, ...]]
+    conn: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[str | None, ...]],
+    *,
+    update: bool = True,
 ) -> dict[str, int]:
+    """update=False adds what is missing and leaves every existing row as it is."""
     names = ", ".join(columns)
     changes = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
     # table and column names are this module's constants, never input
     select = f"SELECT {names} FROM {table} WHERE code = ANY(%s)"  # noqa: S608
     upsert = (
         f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
-        f"ON CONFLICT (code) DO UPDATE SET {changes}"
+        + (f"ON CONFLICT (code) DO UPDATE SET {changes}" if update else "ON CONFLICT DO NOTHING")
     )
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(select, [[row[0] for row in rows]])
         existing = {values[0]: values for values in map(_values(columns), cur.fetchall())}
-        write = [row for row in rows if existing.get(row[0]) != row]
+        write = [
+            row
+            for row in rows
+            if (existing.get(row[0]) != row if update else row[0] not in existing)
+        ]
         if write:
             cur.executemany(upsert, write)
     added = sum(1 for row in write if row[0] not in existing)

@@ -17,18 +17,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-COLUMNS = (
-    "national_id",
-    "name_km",
-    "name_latin",
-    "sex",
-    "date_of_birth",
-    "commune_code",
-    "village_code",
-    "polling_station",
-)
+from regapp import validate
+
+COLUMNS = validate.FIELDS
 # Built after the rows when the register is empty (their definitions are read from the catalog).
-KEY_INDEXES = ("voter_birth_km", "voter_birth_latin", "voter_commune_km", "voter_latin_trgm")
+KEY_INDEXES = ("voter_birth_keys", "voter_commune_sex_key", "voter_km_trgm", "voter_latin_trgm")
 # Checked once for all rows (one join each) instead of row by row, when the register is empty.
 FOREIGN_KEYS = ("voter_commune_code_fkey", "voter_village_code_fkey", "voter_polling_station_fkey")
 BLOCK = 1 << 20
@@ -98,6 +91,13 @@ def run(
         cur.execute("LOCK TABLE register.voter IN SHARE ROW EXCLUSIVE MODE")
         empty = cur.execute("SELECT NOT EXISTS (SELECT 1 FROM register.voter)").fetchone()
         rebuild: list[str] = []
+        if not (empty and empty[0]):
+            # Rows loaded in bulk skip the duplicate rules; only a new register may take them.
+            raise ImportError_(
+                f"{path}: the register already holds voters, and an import would skip the "
+                "duplicate checks; import only into a new register, and register the others "
+                "through the app"
+            )
         if empty and empty[0]:
             cur.execute(
                 "SELECT indexdef FROM pg_indexes WHERE schemaname = 'register' "

@@ -19,10 +19,12 @@ from regapp import release_id
 
 # Statements that remove or rename what the release before may still use.
 _DESTRUCTIVE = re.compile(
-    r"(\bDROP\s+(TABLE|COLUMN|SCHEMA|INDEX|VIEW|TYPE|FUNCTION)\b|\bRENAME\s+(TO|COLUMN)\b"
-    r"|^\s*TRUNCATE\b|^\s*DELETE\s+FROM\b)",
+    r"\bDROP\b|\bRENAME\b|\bDISABLE\s+TRIGGER\b|\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b"
+    r"|^\s*TRUNCATE\b|^\s*DELETE\b|^\s*UPDATE\b",
     re.IGNORECASE | re.MULTILINE,
 )
+# Function bodies (dollar-quoted) are code that runs later, not statements of the migration.
+_BODY = re.compile(r"\$(\w*)\$.*?\$\1\$", re.DOTALL)
 
 
 class MigrationError(RuntimeError):
@@ -44,7 +46,7 @@ def available() -> list[Migration]:
             continue
         sql = entry.read_text(encoding="utf-8")
         # Comments may say anything; only statements count.
-        code = re.sub(r"--[^\n]*", "", sql)
+        code = _BODY.sub("", re.sub(r"--[^\n]*", "", sql))
         destructive = _DESTRUCTIVE.search(code)
         if destructive:
             raise MigrationError(
@@ -65,6 +67,8 @@ def apply(conn: psycopg.Connection[Any], restore_point: str | None) -> list[str]
             "version integer PRIMARY KEY, name text NOT NULL, "
             "applied_at timestamptz NOT NULL DEFAULT now(), release text NOT NULL)"
         )
+        # Read only: the register's default privileges would let the app write it.
+        conn.execute("REVOKE ALL ON register.schema_migration FROM register_app, register_read")
         conn.execute("GRANT SELECT ON register.schema_migration TO register_app, register_read")
         rows = conn.cursor(row_factory=tuple_row).execute(
             "SELECT version FROM register.schema_migration"

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from regapp import validate
 from regapp.gazetteer import Station, Unit
 
 # (Khmer, Latin) family names: the ones most Cambodians carry.
@@ -714,16 +715,7 @@ _INVISIBLE = re.compile(
     "\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
 )
 _SPACES = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
-COPY_COLUMNS = (
-    "national_id",
-    "name_km",
-    "name_latin",
-    "sex",
-    "date_of_birth",
-    "commune_code",
-    "village_code",
-    "polling_station",
-)
+COPY_COLUMNS = validate.FIELDS
 
 
 def clean(text: str) -> str:

@@ -17,6 +17,7 @@ KHMER_DIGITS = str.maketrans("០១២៣៤៥៦៧៨៩", "0123456789")
 # Invisible characters dropped from every field; the joiners stay in names (they change how
 # Khmer renders) but never count as content.
 _INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|"
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u200e"
     "\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
 )
@@ -92,7 +93,7 @@ def clean_text(value: str) -> str:
 
 
 def national_id(value: str) -> str:
-    digits = re.sub(r"[-\s\u00a0\u200b\u2060\ufeff]", "", value.translate(KHMER_DIGITS))
+    digits = re.sub(r"[-\s\u00a0]", "", _INVISIBLE.sub("", value.translate(KHMER_DIGITS)))
     if not digits:
         raise ValueError("is required: the 9 digits of the national ID card")
     if not digits.isascii() or not digits.isdigit():

@@ -51,6 +51,10 @@ REFUSALS = {
         "was registered or approved by you; another supervisor must correct it",
     ),
     "unknown_decision": (422, "must be registered or rejected"),
+    "new_matches": (
+        409,
+        "has new matches registered since it was held; they are now listed: decide again",
+    ),
 }
 
 
@@ -83,8 +87,10 @@ def create_app(config: Config | None = None) -> Flask:
         return request.remote_addr
 
     def fail(status: int, errors: dict[str, str], page: str | None = None, **context: Any) -> Any:
-        if api() or page is None:
+        if api():
             return jsonify({"errors": errors}), status
+        if page is None:
+            return render_template("error.html", errors=errors), status
         for field, message in errors.items():
             flash(f"{field}: {message}", "error")
         return render_template(page, errors=errors, **context), status
@@ -94,10 +100,8 @@ def create_app(config: Config | None = None) -> Flask:
         g.started = time.perf_counter()
         g.user = None
         if "user" in session:
-            try:
-                g.user = auth.current(db, session["user"], session.get("since", ""))
-            except Unavailable:
-                g.user = None
+            # A register that does not answer is a 503 (the error handler), not a logout.
+            g.user = auth.current(db, session["user"], session.get("since", ""))
             if g.user is None:
                 session.clear()
         return None
@@ -137,6 +141,16 @@ def create_app(config: Config | None = None) -> Flask:
             },
         )
 
+    @app.errorhandler(psycopg.errors.DataError)
+    def bad_data(exc: psycopg.errors.DataError) -> Any:
+        return fail(
+            422,
+            {
+                "request": "holds a value the register cannot store (e.g. a NUL "
+                "character or a number out of range); nothing was stored"
+            },
+        )
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if api():
@@ -173,8 +187,10 @@ def create_app(config: Config | None = None) -> Flask:
             with db.transaction() as cur:
                 cur.execute("SELECT count(*) AS n FROM register.schema_migration")
         except (Unavailable, psycopg.Error) as exc:
+            # The details go to the journal, not to whoever asks.
+            app.logger.error("health check: %s", str(exc).splitlines()[0] if str(exc) else exc)
             return jsonify(
-                {"status": "failing", "release": release_id(), "database": str(exc).splitlines()[0]}
+                {"status": "failing", "release": release_id(), "database": "unavailable"}
             ), 503
         return jsonify({"status": "ok", "release": release_id(), "database": "ok"})
 
@@ -410,12 +426,12 @@ def create_app(config: Config | None = None) -> Flask:
             abort(404, f"no voter #{voter_id}")
         return voter  # type: ignore[no-any-return]
 
-    @app.get("/voters/<int:voter_id>")
+    @app.get("/voters/<int(max=9223372036854775807):voter_id>")
     @role("clerk", "supervisor")
     def voter_page(voter_id: int) -> Any:
         return render_template("voter.html", voter=view(voter_id))
 
-    @app.get("/api/voters/<int:voter_id>")
+    @app.get("/api/voters/<int(max=9223372036854775807):voter_id>")
     @role("clerk", "supervisor")
     def api_voter(voter_id: int) -> Any:
         return jsonify(view(voter_id))
@@ -441,6 +457,7 @@ def create_app(config: Config | None = None) -> Flask:
             for k, v in row["v"].items()
             if k in validate.FIELDS
         }
+        current = dict(merged)
         merged.update({k: str(v) for k, v in changes.items()})
         try:
             reg = validate.registration(
@@ -448,16 +465,24 @@ def create_app(config: Config | None = None) -> Flask:
             )
         except validate.Invalid as exc:
             return 422, {"errors": exc.errors}
+        # Only what this supervisor changed: a correction made meanwhile by another stays.
+        changed = {
+            k: v for k, v in reg.as_json().items() if k in changes and v != (current[k] or None)
+        }
+        if not changed:
+            return 422, {"errors": {"record": "nothing differs from the stored record"}}
         try:
-            result = db.call("correct_voter", voter_id, reg.as_json(), note, g.user.name, client())
+            result = db.call("correct_voter", voter_id, changed, note, g.user.name, client())
         except psycopg.errors.UniqueViolation:
             return 409, {"errors": {"national_id": REFUSALS["national_id_registered"][1]}}
+        except psycopg.errors.CheckViolation as exc:
+            return 422, {"errors": {checked_field(exc): "is not in the form the register stores"}}
         if result["status"] != "corrected":
             code, message = REFUSALS[result["reason"]]
             return code, {"errors": {result["field"]: message}}
         return 200, result
 
-    @app.route("/voters/<int:voter_id>/correct", methods=["GET", "POST"])
+    @app.route("/voters/<int(max=9223372036854775807):voter_id>/correct", methods=["GET", "POST"])
     @role("supervisor")
     def correct_page(voter_id: int) -> Any:
         if request.method == "GET":
@@ -468,7 +493,7 @@ def create_app(config: Config | None = None) -> Flask:
             return redirect(url_for("voter_page", voter_id=voter_id))
         return render_template("correct.html", voter=view(voter_id), errors=body["errors"]), code
 
-    @app.patch("/api/voters/<int:voter_id>")
+    @app.patch("/api/voters/<int(max=9223372036854775807):voter_id>")
     @role("supervisor")
     def api_correct(voter_id: int) -> Any:
         data = request.get_json(silent=True)
@@ -502,7 +527,7 @@ def create_app(config: Config | None = None) -> Flask:
     def held() -> Any:
         return render_template("held.html", rows=held_rows())
 
-    @app.post("/held/<int:held_id>")
+    @app.post("/held/<int(max=9223372036854775807):held_id>")
     @role("supervisor")
     def held_decide(held_id: int) -> Any:
         code, body = decide(held_id, request.form.get("decision", ""), request.form.get("note", ""))
@@ -518,16 +543,24 @@ def create_app(config: Config | None = None) -> Flask:
     def api_held() -> Any:
         return jsonify({"held": held_rows()})
 
-    @app.post("/api/held/<int:held_id>")
+    @app.post("/api/held/<int(max=9223372036854775807):held_id>")
     @role("supervisor")
     def api_decide(held_id: int) -> Any:
-        data = request.get_json(silent=True) or {}
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return fail(400, {"body": 'send {"decision": "registered" or "rejected", "note": ...}'})
         code, body = decide(held_id, str(data.get("decision", "")), str(data.get("note", "")))
         return jsonify(body), code
 
     # Audit trail (auditors) --------------------------------------------------------------------
 
-    def audit_rows(after: int, limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def after_arg() -> int:
+        after = request.args.get("after", "0")
+        return int(after) if after.isascii() and after.isdecimal() and len(after) < 19 else 0
+
+    def audit_rows(
+        after: int, limit: int, verify: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         with db.transaction() as cur:
             cur.execute(
                 "SELECT seq, at, actor, host(address) AS address, action, voter_id, "
@@ -536,22 +569,22 @@ def create_app(config: Config | None = None) -> Flask:
                 [after, limit],
             )
             rows = cur.fetchall()
-            cur.execute("SELECT * FROM register.audit_verify()")
-            check = cur.fetchone() or {}
+            check = None
+            if verify:  # reads the whole trail: on demand, not with every page
+                cur.execute("SELECT * FROM register.audit_verify()")
+                check = cur.fetchone() or {}
         return rows, check
 
     @app.get("/audit")
     @role("auditor")
     def audit() -> Any:
-        after = request.args.get("after", "0")
-        rows, check = audit_rows(int(after) if after.isdigit() else 0, 200)
+        rows, check = audit_rows(after_arg(), 200, "verify" in request.args)
         return render_template("audit.html", rows=rows, check=check)
 
     @app.get("/api/audit")
     @role("auditor")
     def api_audit() -> Any:
-        after = request.args.get("after", "0")
-        rows, check = audit_rows(int(after) if after.isdigit() else 0, 1000)
+        rows, check = audit_rows(after_arg(), 1000, "verify" in request.args)
         return jsonify({"entries": rows, "chain": check})
 
     return app

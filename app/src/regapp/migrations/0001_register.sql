@@ -72,7 +72,8 @@ RETURN translate(lower(CASE WHEN t ~ '[^\x20-\x7E]'
 CREATE FUNCTION register.clean_national_id(t text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN regexp_replace(translate(t, '០១២៣៤៥៦៧៨៩', '0123456789'),
-                      '[-[:space:]\u00A0\u200B\u2060\uFEFF]', '', 'g');
+                      '[-[:space:]\u00A0\u00AD\u200B-\u200F\u202A-\u202E\u2060-\u206F\uFEFF]',
+                      '', 'g');
 
 -- Voters, held registrations -------------------------------------------------------------------
 
@@ -97,9 +98,12 @@ CREATE TABLE register.voter (
   CONSTRAINT voter_national_id_key UNIQUE (national_id),
   CHECK (key_km <> '' AND key_latin <> '')
 );
-CREATE INDEX voter_birth_km ON register.voter (date_of_birth, key_km);
-CREATE INDEX voter_birth_latin ON register.voter (date_of_birth, key_latin);
-CREATE INDEX voter_commune_km ON register.voter USING gin (commune_code, key_km register.gin_trgm_ops);
+-- The duplicate checks read these alone (index-only scans): the few hundred voters born on one
+-- day, and the voters of one sex in one commune, each with the keys to compare.
+CREATE INDEX voter_birth_keys ON register.voter (date_of_birth) INCLUDE (key_km, key_latin, id);
+CREATE INDEX voter_commune_sex_key ON register.voter (commune_code, sex, key_km) INCLUDE (id);
+-- A search by name alone.
+CREATE INDEX voter_km_trgm ON register.voter USING gin (key_km register.gin_trgm_ops);
 CREATE INDEX voter_latin_trgm ON register.voter USING gin (key_latin register.gin_trgm_ops);
 
 CREATE TABLE register.held_registration (
@@ -128,6 +132,9 @@ CREATE TABLE register.held_registration (
 CREATE UNIQUE INDEX held_open_national_id ON register.held_registration (national_id)
   WHERE decision IS NULL;
 CREATE INDEX held_open ON register.held_registration (submitted_at) WHERE decision IS NULL;
+CREATE INDEX held_open_birth ON register.held_registration (date_of_birth) WHERE decision IS NULL;
+CREATE INDEX held_open_commune ON register.held_registration (commune_code)
+  WHERE decision IS NULL;
 
 -- Users of the app -------------------------------------------------------------------------------
 
@@ -201,6 +208,19 @@ BEGIN
   RETURN e.seq;
 END $$;
 
+-- What the app's role may add by itself: its users' logins and refusals, nothing else.
+CREATE FUNCTION register.audit_login(p_name text, p_address inet, p_action text, p_details jsonb)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = register, pg_temp AS $$
+BEGIN
+  IF p_action NOT IN ('login', 'login.refused', 'login.locked') THEN
+    RAISE EXCEPTION 'audit_login records logins only, not %', p_action
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN register.audit_append(left(p_name, 64), p_address, p_action, NULL, NULL, NULL,
+                               p_details);
+END $$;
+
 -- Recomputes the chain: the number of entries checked and the first entry that does not hold.
 CREATE FUNCTION register.audit_verify(OUT checked bigint, OUT first_broken bigint,
                                       OUT head_hash text)
@@ -232,44 +252,66 @@ RETURN jsonb_build_object('id', v.id, 'national_id', v.national_id, 'name_km', v
   'registered_by', v.registered_by, 'approved_by', v.approved_by,
   'corrected_at', v.corrected_at, 'corrected_by', v.corrected_by);
 
--- Voters a registration may be the same person as, with why. Exact: the same Khmer or Latin
--- key and date of birth. Similar: a trigram-similar name with the same date of birth, or a
--- closer one in the same commune.
+-- Voters, and registrations still waiting for a supervisor, that a registration may be the same
+-- person as, with why. Exact: the same Khmer or Latin key and date of birth. Similar: a
+-- trigram-similar name with the same date of birth, or a closer Khmer name in the same commune
+-- for the same sex. Exact matches come first, then by similarity; at most 20.
 CREATE FUNCTION register.find_matches(
-  p_key_km text, p_key_latin text, p_birth date, p_commune text, p_exclude bigint DEFAULT NULL)
+  p_key_km text, p_key_latin text, p_birth date, p_commune text, p_sex text,
+  p_exclude_held bigint DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = register, pg_temp AS $$
 DECLARE
   result jsonb;
 BEGIN
-  PERFORM set_config('pg_trgm.similarity_threshold', '0.55', true);
-  SELECT coalesce(jsonb_agg(m ORDER BY m->>'score' DESC), '[]'::jsonb) INTO result FROM (
-    SELECT jsonb_build_object('voter_id', v.id, 'national_id', v.national_id,
-             'name_km', v.name_km, 'name_latin', v.name_latin,
-             'date_of_birth', v.date_of_birth, 'commune_code', v.commune_code,
-             'reason', c.reason, 'score', round(c.score::numeric, 2)) AS m
-    FROM (
-      SELECT DISTINCT ON (id) id, reason, score FROM (
-        SELECT v.id,
-               CASE WHEN v.key_km = p_key_km OR v.key_latin = p_key_latin
-                    THEN 'same name and date of birth'
-                    ELSE 'similar name, same date of birth' END AS reason,
-               greatest(similarity(v.key_km, p_key_km), similarity(v.key_latin, p_key_latin)) AS score
-        FROM register.voter v
-        WHERE v.date_of_birth = p_birth
-          AND (v.key_km = p_key_km OR v.key_latin = p_key_latin
-               OR similarity(v.key_km, p_key_km) >= 0.5
-               OR similarity(v.key_latin, p_key_latin) >= 0.6)
-        UNION ALL
-        SELECT v.id, 'similar name, same commune', similarity(v.key_km, p_key_km)
-        FROM register.voter v
-        WHERE v.commune_code = p_commune AND v.key_km % p_key_km
-          AND similarity(v.key_km, p_key_km) >= 0.7
-      ) x WHERE p_exclude IS NULL OR id <> p_exclude
-      ORDER BY id, score DESC
-      LIMIT 20
-    ) c JOIN register.voter v ON v.id = c.id
-  ) s;
+  WITH held AS (
+    SELECT h.*, register.khmer_key(h.name_km) AS key_km, register.latin_key(h.name_latin) AS key_latin
+    FROM register.held_registration h
+    WHERE h.decision IS NULL AND h.id IS DISTINCT FROM p_exclude_held
+      AND (h.date_of_birth = p_birth OR h.commune_code = p_commune)
+  ), candidates AS (
+    SELECT 'voter' AS kind, v.id, v.national_id, v.name_km, v.name_latin, v.date_of_birth,
+           v.commune_code, v.key_km, v.key_latin
+    FROM register.voter v
+    WHERE v.date_of_birth = p_birth
+      AND (v.key_km = p_key_km OR v.key_latin = p_key_latin
+           OR similarity(v.key_km, p_key_km) >= 0.5 OR similarity(v.key_latin, p_key_latin) >= 0.6)
+    UNION
+    SELECT 'voter', v.id, v.national_id, v.name_km, v.name_latin, v.date_of_birth,
+           v.commune_code, v.key_km, v.key_latin
+    FROM register.voter v
+    WHERE v.commune_code = p_commune AND v.sex = p_sex
+      AND similarity(v.key_km, p_key_km) >= 0.7
+    UNION
+    SELECT 'held', h.id, h.national_id, h.name_km, h.name_latin, h.date_of_birth,
+           h.commune_code, h.key_km, h.key_latin
+    FROM held h
+    WHERE (h.date_of_birth = p_birth
+           AND (h.key_km = p_key_km OR h.key_latin = p_key_latin
+                OR similarity(h.key_km, p_key_km) >= 0.5
+                OR similarity(h.key_latin, p_key_latin) >= 0.6))
+       OR (h.commune_code = p_commune AND h.sex = p_sex
+           AND similarity(h.key_km, p_key_km) >= 0.7)
+  ), scored AS (
+    SELECT c.*, c.date_of_birth = p_birth AND (c.key_km = p_key_km OR c.key_latin = p_key_latin)
+                AS exact,
+           greatest(similarity(c.key_km, p_key_km), similarity(c.key_latin, p_key_latin)) AS score
+    FROM candidates c
+    ORDER BY 10 DESC, 11 DESC, kind DESC, id
+    LIMIT 20
+  )
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           CASE kind WHEN 'voter' THEN 'voter_id' ELSE 'held_id' END, id,
+           'national_id', national_id, 'name_km', name_km, 'name_latin', name_latin,
+           'date_of_birth', date_of_birth, 'commune_code', commune_code,
+           'reason', CASE
+             WHEN exact THEN 'same name and date of birth'
+             WHEN date_of_birth = p_birth THEN 'similar name, same date of birth'
+             ELSE 'similar name, same commune' END
+             || CASE kind WHEN 'held' THEN ' (itself waiting for a supervisor)' ELSE '' END,
+           'score', round(score::numeric, 2))
+         ORDER BY exact DESC, score DESC, kind DESC, id), '[]'::jsonb)
+    INTO result FROM scored;
   RETURN result;
 END $$;
 
@@ -315,7 +357,8 @@ BEGIN
     RETURN jsonb_build_object('status', 'refused', 'field', 'national_id',
                               'reason', 'national_id_held');
   END IF;
-  matches := register.find_matches(register.khmer_key(km), register.latin_key(lat), birth, commune);
+  matches := register.find_matches(register.khmer_key(km), register.latin_key(lat), birth, commune,
+                                   p->>'sex');
   IF jsonb_array_length(matches) > 0 THEN
     INSERT INTO register.held_registration (national_id, name_km, name_latin, sex, date_of_birth,
         commune_code, village_code, polling_station, matches, submitted_by, submitted_from)
@@ -344,6 +387,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = register, pg_temp AS $$
 DECLARE
   h register.held_registration;
   v register.voter;
+  current_matches jsonb;
 BEGIN
   SELECT * INTO h FROM register.held_registration WHERE id = p_held FOR UPDATE;
   IF NOT FOUND THEN
@@ -359,7 +403,22 @@ BEGIN
     RETURN jsonb_build_object('status', 'refused', 'field', 'decision', 'reason', 'unknown_decision');
   END IF;
   IF p_decision = 'registered' THEN
+    -- The same locks as a registration: nobody registers a match while this is decided.
+    PERFORM pg_advisory_xact_lock(1, hashtext(h.date_of_birth::text));
+    PERFORM pg_advisory_xact_lock(2, hashtext(h.commune_code));
     PERFORM pg_advisory_xact_lock(3, hashtext(h.national_id));
+    -- Voters registered since the hold (another hold of the same person approved meanwhile)
+    -- were never shown to the supervisor: show them first.
+    current_matches := register.find_matches(register.khmer_key(h.name_km),
+      register.latin_key(h.name_latin), h.date_of_birth, h.commune_code, h.sex, h.id);
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(current_matches) m
+               WHERE m ? 'voter_id' AND NOT EXISTS (
+                 SELECT 1 FROM jsonb_array_elements(h.matches) o
+                 WHERE o->'voter_id' = m->'voter_id')) THEN
+      UPDATE register.held_registration SET matches = current_matches WHERE id = p_held;
+      RETURN jsonb_build_object('status', 'refused', 'field', 'held_id',
+                                'reason', 'new_matches', 'matches', current_matches);
+    END IF;
     IF EXISTS (SELECT 1 FROM register.voter WHERE national_id = h.national_id) THEN
       RETURN jsonb_build_object('status', 'refused', 'field', 'national_id',
                                 'reason', 'national_id_registered');
@@ -387,6 +446,9 @@ DECLARE
   old register.voter;
   v register.voter;
   nid text;
+  commune text;
+  station text;
+  village text;
 BEGIN
   SELECT * INTO old FROM register.voter WHERE id = p_voter FOR UPDATE;
   IF NOT FOUND THEN
@@ -400,10 +462,22 @@ BEGIN
     RETURN jsonb_build_object('status', 'refused', 'field', 'national_id',
                               'reason', 'national_id_registered');
   END IF;
-  IF p ? 'commune_code' AND NOT EXISTS (SELECT 1 FROM register.admin_unit
-      WHERE code = p->>'commune_code' AND level = 'commune') THEN
+  commune := coalesce(p->>'commune_code', old.commune_code);
+  station := coalesce(p->>'polling_station', old.polling_station);
+  village := CASE WHEN p ? 'village_code' THEN p->>'village_code' ELSE old.village_code END;
+  IF NOT EXISTS (SELECT 1 FROM register.admin_unit WHERE code = commune AND level = 'commune') THEN
     RETURN jsonb_build_object('status', 'refused', 'field', 'commune_code',
                               'reason', 'unknown_commune');
+  END IF;
+  IF village IS NOT NULL AND NOT EXISTS (SELECT 1 FROM register.admin_unit
+      WHERE code = village AND level = 'village' AND parent_code = commune) THEN
+    RETURN jsonb_build_object('status', 'refused', 'field', 'village_code',
+                              'reason', 'village_not_in_commune');
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM register.polling_station
+                 WHERE code = station AND commune_code = commune) THEN
+    RETURN jsonb_build_object('status', 'refused', 'field', 'polling_station',
+                              'reason', 'station_not_in_commune');
   END IF;
   UPDATE register.voter SET
       national_id = nid,
@@ -411,22 +485,12 @@ BEGIN
       name_latin = coalesce(register.clean_text(p->>'name_latin'), name_latin),
       sex = coalesce(p->>'sex', sex),
       date_of_birth = coalesce((p->>'date_of_birth')::date, date_of_birth),
-      commune_code = coalesce(p->>'commune_code', commune_code),
-      village_code = CASE WHEN p ? 'village_code' THEN p->>'village_code' ELSE village_code END,
-      polling_station = coalesce(p->>'polling_station', polling_station),
+      commune_code = commune,
+      village_code = village,
+      polling_station = station,
       corrected_at = now(), corrected_by = p_actor
     WHERE id = p_voter
     RETURNING * INTO v;
-  IF NOT EXISTS (SELECT 1 FROM register.polling_station
-                 WHERE code = v.polling_station AND commune_code = v.commune_code) THEN
-    RAISE EXCEPTION 'polling station % is not in commune %', v.polling_station, v.commune_code
-      USING ERRCODE = 'check_violation', HINT = 'polling_station';
-  END IF;
-  IF v.village_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM register.admin_unit
-      WHERE code = v.village_code AND level = 'village' AND parent_code = v.commune_code) THEN
-    RAISE EXCEPTION 'village % is not in commune %', v.village_code, v.commune_code
-      USING ERRCODE = 'check_violation', HINT = 'village_code';
-  END IF;
   PERFORM register.audit_append(p_actor, p_address, 'voter.corrected', p_voter, NULL,
     register.voter_json(old), register.voter_json(v) || jsonb_build_object('note', p_note));
   RETURN jsonb_build_object('status', 'corrected', 'voter_id', p_voter);
@@ -454,6 +518,8 @@ DECLARE
   name text := register.clean_text(p->>'name');
   km text;
   lat text;
+  ids bigint[];
+  scores real[];
   result jsonb;
 BEGIN
   PERFORM set_config('pg_trgm.similarity_threshold', '0.4', true);
@@ -463,41 +529,69 @@ BEGIN
   ELSE
     km := register.khmer_key(coalesce(name, ''));
     lat := register.latin_key(coalesce(name, ''));
-    SELECT coalesce(jsonb_agg(x.j ORDER BY x.score DESC), '[]') INTO result FROM (
-      SELECT register.voter_json(v) || jsonb_build_object('score', round(s.score::numeric, 2)) AS j,
-             s.score
-      FROM (
-        SELECT v.id, greatest(similarity(v.key_km, km), similarity(v.key_latin, lat)) AS score
-        FROM register.voter v
-        WHERE ((km <> '' AND v.key_km % km) OR (lat <> '' AND v.key_latin % lat))
-          AND (p->>'date_of_birth' IS NULL OR v.date_of_birth = (p->>'date_of_birth')::date)
-          AND (p->>'commune_code' IS NULL OR v.commune_code = p->>'commune_code')
-        ORDER BY score DESC LIMIT 50
-      ) s JOIN register.voter v ON v.id = s.id
-    ) x;
+    -- With a birth date or a commune the few voters there are compared one by one (an index
+    -- holds their keys); a name alone goes through the trigram indexes.
+    IF p->>'date_of_birth' IS NOT NULL THEN
+      SELECT array_agg(id ORDER BY score DESC), array_agg(score ORDER BY score DESC)
+        INTO ids, scores FROM (
+          SELECT c.id, greatest(similarity(c.key_km, km), similarity(c.key_latin, lat)) AS score
+          FROM register.voter c
+          WHERE c.date_of_birth = (p->>'date_of_birth')::date
+            AND (similarity(c.key_km, km) >= 0.4 OR similarity(c.key_latin, lat) >= 0.4)
+          ORDER BY score DESC LIMIT 50) x;
+    ELSIF p->>'commune_code' IS NOT NULL THEN
+      SELECT array_agg(id ORDER BY score DESC), array_agg(score ORDER BY score DESC)
+        INTO ids, scores FROM (
+          SELECT c.id, greatest(similarity(c.key_km, km), similarity(c.key_latin, lat)) AS score
+          FROM register.voter c
+          WHERE c.commune_code = p->>'commune_code'
+            AND (similarity(c.key_km, km) >= 0.4 OR similarity(c.key_latin, lat) >= 0.4)
+          ORDER BY score DESC LIMIT 50) x;
+    ELSE
+      SELECT array_agg(id ORDER BY score DESC), array_agg(score ORDER BY score DESC)
+        INTO ids, scores FROM (
+          SELECT c.id, greatest(similarity(c.key_km, km), similarity(c.key_latin, lat)) AS score
+          FROM register.voter c
+          WHERE (km <> '' AND c.key_km % km) OR (lat <> '' AND c.key_latin % lat)
+          ORDER BY score DESC LIMIT 50) x;
+    END IF;
+    SELECT coalesce(jsonb_agg(register.voter_json(v)
+                              || jsonb_build_object('score', round(t.score::numeric, 2))
+                              ORDER BY t.ord), '[]') INTO result
+      FROM unnest(ids, scores) WITH ORDINALITY AS t(id, score, ord)
+      JOIN register.voter v ON v.id = t.id
+     WHERE p->>'commune_code' IS NULL OR v.commune_code = p->>'commune_code';
   END IF;
-  PERFORM register.audit_append(p_actor, p_address, 'voter.searched', NULL, NULL, NULL, p);
+  -- The records shown are recorded with the query: a search result is a view of each.
+  PERFORM register.audit_append(p_actor, p_address, 'voter.searched', NULL, NULL, NULL,
+    p || jsonb_build_object('shown', (SELECT coalesce(jsonb_agg(r->'id'), '[]')
+                                      FROM jsonb_array_elements(result) r)));
   RETURN result;
 END $$;
 
 -- Who the app's role is: it calls these functions, reads reference data and manages its users;
 -- it never writes voters, holds or audit entries directly, and cannot alter the audit trail.
-REVOKE ALL ON register.voter, register.held_registration, register.audit_entry FROM register_app;
-GRANT SELECT ON register.voter, register.held_registration, register.audit_entry TO register_app;
+REVOKE ALL ON register.voter, register.held_registration, register.audit_entry,
+  register.admin_unit, register.polling_station, register.app_user FROM register_app;
+GRANT SELECT ON register.voter, register.held_registration, register.audit_entry,
+  register.admin_unit, register.polling_station TO register_app;
+-- Its users: read, and count failed logins (users are added by `regapp user`, audited).
+GRANT SELECT, UPDATE (failed_logins, locked_until, password_hash) ON register.app_user
+  TO register_app;
+REVOKE ALL ON register.app_user FROM register_read;
 REVOKE UPDATE, DELETE, TRUNCATE ON register.audit_entry FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON register.app_user TO register_app;
-GRANT SELECT ON register.admin_unit, register.polling_station TO register_app;
 REVOKE ALL ON FUNCTION register.audit_append(text, inet, text, bigint, bigint, jsonb, jsonb),
+  register.audit_login(text, inet, text, jsonb),
   register.submit_registration(jsonb, text, inet),
   register.decide_held(bigint, text, text, text, inet),
   register.correct_voter(bigint, jsonb, text, text, inet),
   register.view_voter(bigint, text, inet), register.search_voters(jsonb, text, inet),
-  register.find_matches(text, text, date, text, bigint), register.audit_verify()
+  register.find_matches(text, text, date, text, text, bigint), register.audit_verify()
   FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION register.audit_append(text, inet, text, bigint, bigint, jsonb, jsonb),
+GRANT EXECUTE ON FUNCTION register.audit_login(text, inet, text, jsonb),
   register.submit_registration(jsonb, text, inet),
   register.decide_held(bigint, text, text, text, inet),
   register.correct_voter(bigint, jsonb, text, text, inet),
   register.view_voter(bigint, text, inet), register.search_voters(jsonb, text, inet),
-  register.find_matches(text, text, date, text, bigint), register.audit_verify()
+  register.audit_verify()
   TO register_app;
