@@ -29,6 +29,7 @@ REGAPP = "/opt/regapp/current/venv/bin/regapp"
 WORK = Path("/var/lib/roomctl/bench")
 SEED = 20261204
 BENCH_USER = "benchclerk"
+COUNT_IMPORTED = "SELECT count(*) FROM register.voter WHERE registered_by = 'import'"
 # Where the voters file waits on app1 while it is imported.
 REMOTE_DIR = "/var/lib/roomctl-bench"
 
@@ -126,6 +127,19 @@ class AppBench:
         if added.exited != 0:
             self.regapp(f"user passwd {BENCH_USER}", stdin=self.password + "\n")
 
+    def voters(self) -> int:
+        primary = self.reg.primary(self.reg.status())
+        if primary is None:
+            raise RuntimeError("no database host runs as primary: see roomctl db status")
+        out = _check(
+            self.reg.run(
+                primary,
+                f"runuser -u postgres -- psql -XAtq -d register -c {shlex.quote(COUNT_IMPORTED)}",
+            ),
+            "counting the voters",
+        )
+        return int(out.strip() or 0)
+
     def empty_register(self) -> None:
         primary = self.reg.primary(self.reg.status())
         if primary is None:
@@ -208,7 +222,10 @@ class AppBench:
 
     def requests(self, voters: int, count: int, clients: int, offset: int) -> list[RequestFigure]:
         """Registrations of new voters, then duplicate searches for voters already loaded."""
-        new = _people(count, voters + 1 + offset, SEED + 1 + offset)
+        # New people each run (IDs beyond the loaded ones), so a rerun on the same register
+        # measures registrations, not refusals.
+        nonce = int(time.time()) % 10_000
+        new = _people(count, voters + 1 + (nonce * 16 + offset) * count, SEED + nonce + offset)
         registrations = [
             {
                 "method": "POST",
@@ -254,6 +271,7 @@ def run(
     count: int,
     clients: list[int],
     progress: Callable[[str], None],
+    reuse: bool = False,
 ) -> tuple[list[LoadFigure], list[RequestFigure]]:
     bench = AppBench(room, ssh_config, ca_file, progress)
     loads: list[LoadFigure] = []
@@ -261,9 +279,12 @@ def run(
     try:
         bench.prepare()
         for size in sizes:
-            loads.append(bench.load(size))
+            if reuse and bench.voters() == size:
+                progress(f"the register holds {size:,} voters already: measuring without a load")
+            else:
+                loads.append(bench.load(size))
             for offset, n in enumerate(clients):
-                figures += bench.requests(size, count, n, offset * count)
+                figures += bench.requests(size, count, n, offset)
     finally:
         bench.close()
     return loads, figures

@@ -301,7 +301,12 @@ def bench_converge(cold: bool, runs: int, profiles: tuple[str, ...]) -> None:
     show_default=True,
     help="Concurrent clients on client1 (repeat).",
 )
-def bench_app(sizes: tuple[int, ...], count: int, clients: tuple[int, ...]) -> None:
+@click.option(
+    "--reuse",
+    is_flag=True,
+    help="Measure without loading when the register already holds that many imported voters.",
+)
+def bench_app(sizes: tuple[int, ...], count: int, clients: tuple[int, ...], reuse: bool) -> None:
     """The registration app at register sizes: bulk load, registrations, duplicate searches.
 
     Lab only: it empties the lab register before each load.
@@ -325,6 +330,7 @@ def bench_app(sizes: tuple[int, ...], count: int, clients: tuple[int, ...]) -> N
             count,
             list(clients),
             _progress,
+            reuse,
         )
     except (RuntimeError, register.RunbookError) as error:
         _fail(str(error))

@@ -208,10 +208,20 @@ def cmd_import(args: argparse.Namespace, cfg: config.Config) -> int:
             # Statistics for the planner, and the visibility map that lets the duplicate checks
             # read their indexes alone (no parallel workers: they need shared memory the lab's
             # containers do not have).
+            # A page is marked all-visible only once the standby's feedback has passed the
+            # import, so vacuum again (up to two minutes) until nearly every page is.
             started = time.perf_counter()
             conn.autocommit = True
             conn.execute("SET ROLE register_owner")
-            conn.execute("VACUUM (ANALYZE, PARALLEL 0) register.voter")
+            for _ in range(12):
+                conn.execute("VACUUM (ANALYZE, PARALLEL 0) register.voter")
+                pages = conn.execute(
+                    "SELECT relpages, relallvisible FROM pg_class "
+                    "WHERE oid = 'register.voter'::regclass"
+                ).fetchone()
+                if pages and int(str(pages["relallvisible"])) >= 0.95 * int(str(pages["relpages"])):
+                    break
+                time.sleep(10)
             vacuum_seconds = time.perf_counter() - started
     what = (
         "baseline (rolled back)"

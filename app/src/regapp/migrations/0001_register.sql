@@ -269,19 +269,20 @@ BEGIN
     FROM register.held_registration h
     WHERE h.decision IS NULL AND h.id IS DISTINCT FROM p_exclude_held
       AND (h.date_of_birth = p_birth OR h.commune_code = p_commune)
-  ), candidates AS (
-    SELECT 'voter' AS kind, v.id, v.national_id, v.name_km, v.name_latin, v.date_of_birth,
-           v.commune_code, v.key_km, v.key_latin
-    FROM register.voter v
+  ), hits AS (
+    -- Ids only, so that both read their index alone (index-only scans); the records follow.
+    SELECT v.id FROM register.voter v
     WHERE v.date_of_birth = p_birth
       AND (v.key_km = p_key_km OR v.key_latin = p_key_latin
            OR similarity(v.key_km, p_key_km) >= 0.5 OR similarity(v.key_latin, p_key_latin) >= 0.6)
     UNION
-    SELECT 'voter', v.id, v.national_id, v.name_km, v.name_latin, v.date_of_birth,
-           v.commune_code, v.key_km, v.key_latin
-    FROM register.voter v
+    SELECT v.id FROM register.voter v
     WHERE v.commune_code = p_commune AND v.sex = p_sex
       AND similarity(v.key_km, p_key_km) >= 0.7
+  ), candidates AS (
+    SELECT 'voter' AS kind, v.id, v.national_id, v.name_km, v.name_latin, v.date_of_birth,
+           v.commune_code, v.key_km, v.key_latin
+    FROM hits JOIN register.voter v ON v.id = hits.id
     UNION
     SELECT 'held', h.id, h.national_id, h.name_km, h.name_latin, h.date_of_birth,
            h.commune_code, h.key_km, h.key_latin
