@@ -17,6 +17,7 @@ from roomctl import converge as converge_mod
 from roomctl import lab as lab_mod
 from roomctl import register as register_mod
 from roomctl import room as room_mod
+from roomctl import secrets as secrets_mod
 
 STATE = lab_mod.STATE_DIR
 # The provisioned hosts, from the lab inventory (read without templating, so no lab is needed).
@@ -35,7 +36,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def room() -> room_mod.Room:
-    """The lab room as its inventory describes it."""
+    """The lab room as its inventory describes it, with its vault (made here on a new clone)."""
+    lab_mod.ensure_keys()
+    secrets_mod.ensure_lab_vault(room_mod.LAB_INVENTORY, STATE / "vault-pass", lambda _: None)
     return room_mod.load(room_mod.LAB_INVENTORY, STATE / "vault-pass")
 
 
