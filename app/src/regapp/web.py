@@ -26,6 +26,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -58,6 +59,16 @@ REFUSALS = {
 }
 
 
+class _JSON(DefaultJSONProvider):
+    """Dates as ISO 8601 everywhere (Flask's default writes dates as HTTP dates)."""
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, dt.date | dt.datetime):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
+
+
 def create_app(config: Config | None = None) -> Flask:
     config = config or load_config()
     app = Flask(__name__)
@@ -73,8 +84,10 @@ def create_app(config: Config | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=config.session_hours * 3600,
         WTF_CSRF_SSL_STRICT=False,  # nginx terminates TLS; SameSite=Strict guards the origin
     )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    provider = _JSON(app)
+    provider.ensure_ascii = False
+    provider.sort_keys = False
+    app.json = provider
     csrf = CSRFProtect(app)
     db = Register(config, "app")
     app.extensions["regapp.db"] = db
