@@ -8,14 +8,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
-from roomctl.clioptions import _fail, _progress, console, room_options
+from roomctl.clioptions import room_options
 
 if TYPE_CHECKING:
     from roomctl.release import Releaser
+
+console = Console(highlight=False, markup=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+
+
+def _progress(message: str) -> None:
+    console.print(Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ", message))
+
+
+def _fail(message: str) -> None:
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
+    sys.exit(1)
 
 
 def default_ssh_config(inventory: Path) -> Path:

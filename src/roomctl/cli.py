@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
@@ -16,11 +17,25 @@ from rich.text import Text
 from roomctl import lab as lab_mod
 from roomctl import room as room_mod
 from roomctl.appcli import app
-from roomctl.clioptions import _fail, _progress, console, err, room_options
+from roomctl.clioptions import room_options
 
 if TYPE_CHECKING:
     from roomctl import register as register_mod
 from roomctl.shell import CommandError
+
+# Text from inventories and paths is printed as it is (no markup), and never wrapped, so that a
+# command in a message can be copied whole.
+console = Console(highlight=False, markup=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+
+
+def _progress(message: str) -> None:
+    console.print(Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ", message))
+
+
+def _fail(message: str) -> None:
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
+    sys.exit(1)
 
 
 def _short_name(value: str) -> str:
